@@ -1,0 +1,144 @@
+"""OpenAI messages -> what the CLI receives: a system prompt and one user turn.
+
+The CLI's stream-json input takes user turns only (an assistant line is not placed in order),
+so a conversation is rendered into a single user turn. The rules, in order:
+
+* Leading `system` and `developer` messages become the CLI's system prompt, joined by a blank
+  line. They replace Claude Code's own prompt, so the model follows the client's instructions
+  and not a coding-agent persona, and they sit where Claude gives instructions most weight.
+  (A system message later in the conversation stays at its place in the transcript.)
+* A conversation that is one unnamed user message is sent as it is: each text part becomes its
+  own text block, exactly as a direct API call would send it.
+* Anything longer is a transcript: a fixed preamble, then one `<turn role="...">` element per
+  message, in order. If any text contains the tag itself, a numbered tag (`turn-2`, ...) that
+  no text contains is used instead, so turns always stay distinguishable without escaping text.
+* What the CLI cannot carry yet (images, audio, files, tool calls and tool results) is refused
+  with a 400 naming the message and part, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from typing import Any, Iterable, Sequence
+
+from proxy.errors import ProxyError, param_path
+
+TRANSCRIPT_PREAMBLE = (
+    "Below is a conversation, one <{tag}> element per message, oldest first. "
+    "Write the assistant's next reply to it: plain reply text only, without any <{tag}> tags."
+)
+
+_UNSUPPORTED_PART = {
+    "image_url": "images",
+    "input_audio": "audio input",
+    "file": "file inputs",
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What one CLI run receives: a system prompt ("" for none) and the user turn's text blocks."""
+
+    system: str
+    blocks: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.system) + sum(len(b) for b in self.blocks)
+
+    def user_content(self) -> list[dict[str, str]]:
+        return [{"type": "text", "text": b} for b in self.blocks]
+
+
+@dataclass(frozen=True)
+class _Turn:
+    role: str
+    name: str | None
+    text: str
+
+
+def render(messages: Sequence[dict[str, Any]]) -> Prompt:
+    """Renders validated OpenAI chat messages; raises ProxyError(400) for what cannot be carried."""
+    turns = [_turn(i, m) for i, m in enumerate(messages)]
+
+    lead = 0
+    while lead < len(turns) and turns[lead].role in ("system", "developer"):
+        lead += 1
+    conversation = turns[lead:]
+    if not conversation:  # only instructions: they are the whole request
+        lead, conversation = 0, turns
+    system = "\n\n".join(t.text for t in turns[:lead] if t.text)
+
+    if len(conversation) == 1 and conversation[0].role == "user" and conversation[0].name is None:
+        blocks = tuple(b for b in _text_parts(messages[lead]) if b)
+    else:
+        blocks = (_transcript(conversation),)
+    if not blocks:
+        raise ProxyError(400, "The conversation has no text to send: Claude does not accept an "
+                              "empty message.", param="messages", code="empty_message")
+    return Prompt(system=system, blocks=blocks)
+
+
+def _turn(index: int, message: dict[str, Any]) -> _Turn:
+    role = message["role"]
+    if role in ("tool", "function"):
+        raise ProxyError(400, f"messages[{index}] has role `{role}`: tool calling is not "
+                              f"supported by this proxy yet.",
+                         param=param_path("messages", index, "role"), code="unsupported_message")
+    if role == "assistant":
+        for key in ("tool_calls", "function_call"):
+            if message.get(key):
+                raise ProxyError(400, f"messages[{index}] carries `{key}`: tool calling is not "
+                                      f"supported by this proxy yet.",
+                                 param=param_path("messages", index, key),
+                                 code="unsupported_message")
+        if message.get("audio"):
+            raise ProxyError(400, f"messages[{index}] refers to assistant audio, which this "
+                                  f"proxy cannot carry.",
+                             param=param_path("messages", index, "audio"),
+                             code="unsupported_content")
+    parts = list(_text_parts(message, index))
+    if role == "assistant" and not parts and message.get("refusal"):
+        parts = [message["refusal"]]
+    return _Turn(role=role, name=message.get("name"), text="\n".join(p for p in parts if p))
+
+
+def _text_parts(message: dict[str, Any], index: int = 0) -> Iterable[str]:
+    content = message.get("content")
+    if content is None:
+        return
+    if isinstance(content, str):
+        yield content
+        return
+    for j, part in enumerate(content):
+        kind = part.get("type")
+        if kind == "text":
+            yield part["text"]
+        elif kind == "refusal":
+            yield part["refusal"]
+        else:
+            what = _UNSUPPORTED_PART.get(kind, f"`{kind}` parts")
+            raise ProxyError(400, f"messages[{index}].content[{j}] is of type `{kind}`: {what} "
+                                  f"cannot be passed to Claude through this proxy yet.",
+                             param=param_path("messages", index, "content", j),
+                             code="unsupported_content")
+
+
+def _transcript(turns: Sequence[_Turn]) -> str:
+    tag = _free_tag([t.text for t in turns])
+    lines = [TRANSCRIPT_PREAMBLE.format(tag=tag), ""]
+    for t in turns:
+        name = f' name="{escape(t.name, quote=True)}"' if t.name else ""
+        lines.append(f'<{tag} role="{t.role}"{name}>{t.text}</{tag}>')
+    return "\n".join(lines)
+
+
+def _free_tag(texts: Sequence[str]) -> str:
+    """The first of `turn`, `turn-2`, `turn-3`, ... that no text could be mistaken for."""
+    n = 1
+    while True:
+        tag = "turn" if n == 1 else f"turn-{n}"
+        if not any(f"<{tag} " in t or f"<{tag}>" in t or f"</{tag}>" in t for t in texts):
+            return tag
+        n += 1

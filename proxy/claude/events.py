@@ -1,0 +1,245 @@
+"""The CLI's stream-json stdout -> a few events the OpenAI side needs.
+
+Only `--include-partial-messages` output is token-level, so text comes from `stream_event`
+text deltas. Everything else is reduced to: the upstream started answering, text, activity
+(something happened: thinking, a retry), the end with a stop reason and usage, or a failure.
+The CLI's `result` line is authoritative for success or failure; the exception is a
+`max_tokens` stop, which ends the turn at once because the CLI would otherwise spend three
+more model calls continuing it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from proxy.claude import failures
+from proxy.errors import ProxyError
+
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "tool_use": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def from_anthropic(cls, usage: Any) -> "Usage":
+        if not isinstance(usage, dict):
+            return cls()
+        details = usage.get("output_tokens_details")
+        reasoning = details.get("thinking_tokens") if isinstance(details, dict) else 0
+
+        def num(value: Any) -> int:
+            return value if isinstance(value, int) and value >= 0 else 0
+
+        return cls(num(usage.get("input_tokens")), num(usage.get("cache_creation_input_tokens")),
+                   num(usage.get("cache_read_input_tokens")), num(usage.get("output_tokens")),
+                   num(reasoning))
+
+    @property
+    def prompt_tokens(self) -> int:
+        # Claude counts cached input apart; OpenAI's prompt_tokens includes it.
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+
+@dataclass(frozen=True)
+class Started:
+    """The upstream accepted the request and began its answer (a `message_start`)."""
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Output that carries no content: thinking, a retry, a status line."""
+    kind: str
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finished:
+    finish_reason: str
+    usage: Usage
+    stop_reason: str | None = None
+    cut_short: bool = False  # the proxy ended the run before the CLI's result (max_tokens)
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: ProxyError
+
+
+Event = Union[Started, TextDelta, Activity, Finished, Failed]
+
+
+class EventTranslator:
+    """Feeds on stdout lines; `feed()` returns the events each line means."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.done = False
+        self.garbage_lines = 0
+        self.lines = 0
+        self.init: dict[str, Any] | None = None
+        self.last_retry: dict[str, Any] | None = None
+        self.fallback: dict[str, Any] | None = None
+        self._emitted_text = False      # any text so far (decides block separators)
+        self._block_has_text = False
+        self._need_separator = False
+        self._messages_with_deltas: set[str] = set()
+        self._message_id: str | None = None
+        self._start_usage: dict[str, Any] = {}
+
+    def feed(self, line: str) -> list[Event]:
+        if self.done or not line.strip():
+            return []
+        self.lines += 1
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            self.garbage_lines += 1
+            return []
+        if not isinstance(obj, dict):
+            self.garbage_lines += 1
+            return []
+        kind = obj.get("type")
+        if kind == "stream_event":
+            return self._stream_event(obj.get("event") or {})
+        if kind == "system":
+            return self._system(obj)
+        if kind == "assistant":
+            return self._assistant(obj.get("message") or {})
+        if kind == "result":
+            return self._result(obj)
+        if kind in ("user", "rate_limit_event"):
+            return [Activity(kind)]
+        return []
+
+    def partial_usage(self, output_text: str) -> Usage:
+        """Usage of a run the proxy ends early (a stop sequence matched): the prompt side is
+        exact (from `message_start`); the output side is estimated at 4 characters a token,
+        because the CLI reports output tokens only at the end."""
+        usage = Usage.from_anthropic(self._start_usage)
+        return Usage(usage.input_tokens, usage.cache_creation_input_tokens,
+                     usage.cache_read_input_tokens, max(1, -(-len(output_text) // 4)), 0)
+
+    def end_of_output(self, returncode: int | None, stderr: str) -> list[Event]:
+        """Called when stdout ended; a run without a result line failed."""
+        if self.done:
+            return []
+        self.done = True
+        return [Failed(failures.from_exit(returncode, stderr, saw_output=self.lines
+                                          > self.garbage_lines, garbage=self.garbage_lines))]
+
+    # -- line kinds --------------------------------------------------------------------
+    def _system(self, obj: dict) -> list[Event]:
+        subtype = obj.get("subtype")
+        if subtype == "init":
+            self.init = obj
+            tools = obj.get("tools")
+            if tools:  # fail closed: a CLI that offers the model tools is not what we started
+                self.done = True
+                return [Failed(ProxyError(500, "The Claude Code CLI started with tools enabled "
+                                               f"({', '.join(map(str, tools))}); the request was "
+                                               "stopped for safety.", code="unsafe_cli"))]
+            return []
+        if subtype == "api_retry":
+            self.last_retry = obj
+        elif subtype == "model_fallback":
+            self.fallback = obj
+        return [Activity(str(subtype), {k: obj.get(k) for k in ("error_status", "error", "attempt")
+                                        if k in obj})]
+
+    def _stream_event(self, event: dict) -> list[Event]:
+        etype = event.get("type")
+        out: list[Event] = []
+        if etype == "message_start":
+            message = event.get("message") or {}
+            self._message_id = message.get("id")
+            self._start_usage = message.get("usage") or {}
+            if not self.started:
+                self.started = True
+                out.append(Started())
+            if self._emitted_text:  # a later model call (after a tool request) continues the text
+                self._need_separator = True
+        elif etype == "content_block_start":
+            if self._emitted_text:
+                self._need_separator = True
+            block = event.get("content_block") or {}
+            if block.get("type") != "text":
+                out.append(Activity(str(block.get("type"))))
+            elif block.get("text"):
+                out.extend(self._text(block["text"]))
+        elif etype == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                out.extend(self._text(delta["text"]))
+            else:
+                out.append(Activity(str(delta.get("type"))))
+        elif etype == "message_delta":
+            stop = (event.get("delta") or {}).get("stop_reason")
+            if stop in ("max_tokens", "model_context_window_exceeded"):
+                usage = dict(self._start_usage)
+                usage.update(event.get("usage") or {})
+                self.done = True
+                out.append(Finished("length", Usage.from_anthropic(usage), stop, cut_short=True))
+        return out
+
+    def _text(self, text: str) -> list[Event]:
+        if not text:
+            return []
+        if self._message_id:
+            self._messages_with_deltas.add(self._message_id)
+        out: list[Event] = []
+        if self._need_separator:
+            self._need_separator = False
+            out.append(TextDelta("\n\n"))
+        self._emitted_text = True
+        out.append(TextDelta(text))
+        return out
+
+    def _assistant(self, message: dict) -> list[Event]:
+        # Text normally arrived as deltas already; a message that had none (output without
+        # partial events) still reaches the client, once.
+        if message.get("model") == "<synthetic>" or message.get("id") in self._messages_with_deltas:
+            return []
+        texts = [b.get("text") for b in message.get("content") or []
+                 if isinstance(b, dict) and b.get("type") == "text" and b.get("text")]
+        if not texts:
+            return []
+        self._messages_with_deltas.add(message.get("id"))
+        out: list[Event] = []
+        for text in texts:
+            if self._emitted_text:
+                self._need_separator = True
+            out.extend(self._text(text))
+        return out
+
+    def _result(self, obj: dict) -> list[Event]:
+        self.done = True
+        if obj.get("is_error") or obj.get("subtype") not in (None, "success"):
+            return [Failed(failures.from_result(obj, self.last_retry))]
+        stop = obj.get("stop_reason")
+        out: list[Event] = []
+        if not self._emitted_text and isinstance(obj.get("result"), str) and obj["result"]:
+            out.extend(self._text(obj["result"]))  # no deltas and no assistant text: trust result
+        out.append(Finished(STOP_REASONS.get(stop, "stop"), Usage.from_anthropic(obj.get("usage")),
+                            stop))
+        return out

@@ -1,0 +1,75 @@
+"""How the CLI is invoked: flags, environment and the stdin line, for one request.
+
+The flags are the safe set measured with CLI 2.1.332:
+* `--tools ""` is the only thing that stops tool execution (the default mode runs read-only
+  Bash commands), and `--strict-mcp-config` keeps the user's MCP servers out;
+* `--setting-sources ""` stops user and project settings, so their hooks never run and
+  CLAUDE.md files never reach the prompt;
+* `--no-session-persistence` writes no transcript files; `--disable-slash-commands` makes
+  `/text` plain text;
+* the prompt goes on stdin in stream-json mode: no argv length limit, and text beginning with
+  `-` is only text. The system prompt goes through a file for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+SAFE_FLAGS: tuple[str, ...] = (
+    "-p",
+    "--input-format", "stream-json",
+    "--output-format", "stream-json",
+    "--verbose",
+    "--include-partial-messages",
+    "--tools", "",
+    "--setting-sources", "",
+    "--strict-mcp-config",
+    "--no-session-persistence",
+    "--disable-slash-commands",
+)
+
+# Stands for the per-request system prompt file in the normalised argv (cassettes, logs).
+SYSTEM_PROMPT_FILE_TOKEN = "<SYSTEM_PROMPT_FILE>"
+
+# Environment every run gets, whatever the user's shell has.
+FIXED_ENV: dict[str, str] = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # only the model call, nothing else
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+}
+# Variables that would change what the CLI does in ways the proxy must control itself.
+DROPPED_ENV: tuple[str, ...] = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Everything that decides what one CLI run does; the matcher keys of a cassette."""
+
+    model: str
+    system_prompt: str = ""
+    blocks: tuple[str, ...] = ()
+    max_output_tokens: int | None = None
+    extra_env: tuple[tuple[str, str], ...] = field(default=())
+
+    def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN) -> list[str]:
+        """The CLI arguments after the executable; the default gives the normalised form."""
+        return [*SAFE_FLAGS, "--model", self.model, "--system-prompt-file", system_prompt_file]
+
+    def user_message(self) -> dict:
+        return {"type": "user",
+                "message": {"role": "user",
+                            "content": [{"type": "text", "text": b} for b in self.blocks]},
+                "parent_tool_use_id": None, "session_id": ""}
+
+    def stdin_lines(self) -> list[str]:
+        # JSON escapes every control character, so text the client sent can never split the
+        # one line; ASCII escapes also carry any string JSON allows (even a lone surrogate).
+        return [json.dumps(self.user_message(), separators=(",", ":"))]
+
+    def env(self) -> dict[str, str]:
+        """Per-run variables (on top of the inherited environment and FIXED_ENV)."""
+        out = dict(self.extra_env)
+        if self.max_output_tokens is not None:
+            out["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(self.max_output_tokens)
+        return out

@@ -1,0 +1,98 @@
+"""Drives one CLI process to its end: events out, time limits and client departure enforced.
+
+The request thread waits on the process in short slices (POLL seconds), so between lines it
+can notice that the client went away (waitress's `client_disconnected`, reliable with
+`channel_request_lookahead=1`) or that a time limit passed, and end the process at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from proxy.claude import failures
+from proxy.claude.events import Event, EventTranslator, Failed, Finished
+from proxy.runners.base import CLIProcess
+
+POLL = 0.1
+
+
+class ClientGone(Exception):
+    """The HTTP client disconnected; the run was ended."""
+
+
+@dataclass(frozen=True)
+class Idle:
+    """No output for `seconds`; lets a stream send a heartbeat."""
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    total: float = 600.0
+    idle: float = 300.0
+
+
+class CLIRun:
+    def __init__(self, process: CLIProcess, *, limits: Limits = Limits(),
+                 is_disconnected: Callable[[], bool] = lambda: False,
+                 clock: Callable[[], float] = time.monotonic,
+                 started_at: float | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.process = process
+        self._on_close = on_close
+        self.limits = limits
+        self.is_disconnected = is_disconnected
+        self.translator = EventTranslator()
+        self._clock = clock
+        self.started_at = clock() if started_at is None else started_at
+        self.first_output_at: float | None = None
+        self.outcome: Event | None = None
+
+    def events(self) -> Iterator[Event | Idle]:
+        """Yields events until Finished or Failed (always the last one); raises ClientGone."""
+        last_output = self._clock()
+        try:
+            while True:
+                try:
+                    line = self.process.read_line(POLL)
+                except EOFError:
+                    status = self.process.exit_status(timeout=5.0)
+                    for event in self.translator.end_of_output(status.returncode, status.stderr):
+                        yield from self._emit(event)
+                    return
+                now = self._clock()
+                if now - self.started_at > self.limits.total:
+                    yield from self._emit(Failed(failures.timeout("total", self.limits.total)))
+                    return
+                if line is None:
+                    if self.is_disconnected():
+                        raise ClientGone()
+                    if now - last_output > self.limits.idle:
+                        yield from self._emit(Failed(failures.timeout("idle", self.limits.idle)))
+                        return
+                    yield Idle(now - last_output)
+                    continue
+                last_output = now
+                if self.first_output_at is None:
+                    self.first_output_at = now
+                for event in self.translator.feed(line):
+                    yield from self._emit(event)
+                    if self.outcome is not None:
+                        return
+        finally:
+            self.close()
+
+    def _emit(self, event: Event) -> Iterator[Event]:
+        if isinstance(event, (Finished, Failed)):
+            self.outcome = event
+        yield event
+
+    def close(self) -> None:
+        try:
+            self.process.close()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()

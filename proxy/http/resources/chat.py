@@ -1,0 +1,206 @@
+"""POST /v1/chat/completions: validated request in, chat.completion or SSE chunks out.
+
+The HTTP status stays honest for streams: the response is held until the upstream has begun
+answering (or failed), so an early failure is a real 4xx/5xx; a failure after that becomes an
+SSE error event followed by a clean end of the stream. If the upstream stays silent for
+`commit_after` seconds the stream is committed anyway so heartbeats can keep the client alive.
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import chain
+from typing import Any, Callable, Iterator
+
+import falcon
+
+from proxy.chat.completion import (ChunkFactory, CompletionIdentity, StopScanner,
+                                   completion_object)
+from proxy.claude.events import Activity, Failed, Finished, Started, TextDelta
+from proxy.claude.run import CLIRun, ClientGone, Idle
+from proxy.contract.validation import RequestValidator
+from proxy.errors import ProxyError
+from proxy.http import sse
+from proxy.http.body import read_json
+from proxy.service import ChatRequest, ChatService
+
+
+def _disconnect_probe(req: falcon.Request) -> Callable[[], bool]:
+    probe = req.env.get("waitress.client_disconnected")
+    return probe if callable(probe) else (lambda: False)
+
+
+class ChatCompletions:
+    def __init__(self, service: ChatService, validator: RequestValidator, *, max_body_bytes: int,
+                 heartbeat_interval: float = 15.0) -> None:
+        self.service = service
+        self.validator = validator
+        self.max_body_bytes = max_body_bytes
+        self.heartbeat_interval = heartbeat_interval
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.max_body_bytes)
+        issue = self.validator.validate("CreateChatCompletionRequest", body)
+        if issue is not None:
+            raise ProxyError(400, issue.message, param=issue.param,
+                             code=getattr(issue, "code", None) or "invalid_request")
+        chat = self.service.prepare(body)
+        req.context.model = body["model"]
+        identity = CompletionIdentity.new(body["model"])
+        try:
+            run = self.service.start(chat, _disconnect_probe(req))
+        except ClientGone:
+            return self._client_gone(req, resp)
+        req.context.run = run
+        try:
+            if chat.stream:
+                stream = ChatStream(run, chat, identity, self.heartbeat_interval)
+                stream.prime()
+                resp.status = falcon.HTTP_200
+                resp.content_type = "text/event-stream"
+                resp.set_headers(sse.HEADERS)
+                resp.stream = stream
+                req.context.stream = stream
+            else:
+                resp.media = self._complete(run, chat, identity, req)
+        except ClientGone:
+            run.close()
+            return self._client_gone(req, resp)
+        except BaseException:
+            run.close()
+            raise
+
+    @staticmethod
+    def _client_gone(req: falcon.Request, resp: falcon.Response) -> None:
+        # Nobody reads this answer; it exists for the request log.
+        req.context.error_code = "client_disconnected"
+        resp.status = "499 Client Closed Request"
+        resp.media = ProxyError(499, "The client closed the request.",
+                                code="client_disconnected").body()
+
+    @staticmethod
+    def _complete(run: CLIRun, chat: ChatRequest, identity: CompletionIdentity,
+                  req: falcon.Request) -> dict[str, Any]:
+        scanner = StopScanner(chat.stops)
+        parts: list[str] = []
+        finished: Finished | None = None
+        for event in run.events():
+            if isinstance(event, TextDelta):
+                parts.append(scanner.feed(event.text))
+                if scanner.stopped:
+                    text = "".join(parts)
+                    finished = Finished("stop", run.translator.partial_usage(text), "stop_sequence",
+                                        cut_short=True)
+                    break
+            elif isinstance(event, Finished):
+                parts.append(scanner.flush())
+                finished = event
+            elif isinstance(event, Failed):
+                raise event.error
+        run.close()
+        if finished is None:  # pragma: no cover - events() always ends in Finished or Failed
+            raise ProxyError(502, "The CLI run ended without an outcome.", code="claude_cli_crashed")
+        req.context.usage = finished.usage
+        req.context.finish_reason = finished.finish_reason
+        return completion_object(identity, "".join(parts), finished.finish_reason, finished.usage)
+
+
+class ChatStream:
+    """The WSGI body of one streamed completion. waitress calls close() in every case (end,
+    error, client gone), which ends the CLI run even if iteration never started."""
+
+    def __init__(self, run: CLIRun, chat: ChatRequest, identity: CompletionIdentity,
+                 heartbeat_interval: float, commit_after: float | None = None) -> None:
+        self.run = run
+        self.chat = chat
+        self.factory = ChunkFactory(identity, chat.include_usage)
+        self.heartbeat_interval = heartbeat_interval
+        self.commit_after = heartbeat_interval if commit_after is None else commit_after
+        self.scanner = StopScanner(chat.stops)
+        self._events = run.events()
+        self._primed: list[Any] = []
+        self._body: Iterator[bytes] | None = None
+        self.finished: Finished | None = None
+        self.error: ProxyError | None = None
+        self.chunks_sent = 0
+        self.on_close: Callable[["ChatStream"], None] | None = None
+        self._closed = False
+
+    def prime(self) -> None:
+        """Waits until the answer has begun; raises the run's error if it failed before that."""
+        waited_since = time.monotonic()
+        for event in self._events:
+            if isinstance(event, Failed):
+                raise event.error
+            if isinstance(event, (Started, TextDelta, Finished)):
+                self._primed.append(event)
+                return
+            if isinstance(event, Idle) and time.monotonic() - waited_since >= self.commit_after:
+                return
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._body is None:
+            self._body = self._generate()
+        return self._body
+
+    def _generate(self) -> Iterator[bytes]:
+        try:
+            yield from self._chunks()
+        except ClientGone:
+            self.error = ProxyError(499, "The client closed the request.",
+                                    code="client_disconnected")
+
+    def _chunks(self) -> Iterator[bytes]:
+        text: list[str] = []
+        last_write = time.monotonic()
+        yield sse.event(self.factory.role())
+        for event in chain(self._primed, self._events):
+            if isinstance(event, TextDelta):
+                piece = self.scanner.feed(event.text)
+                if piece:
+                    text.append(piece)
+                    self.chunks_sent += 1
+                    last_write = time.monotonic()
+                    yield sse.event(self.factory.content(piece))
+                if self.scanner.stopped:
+                    self.run.close()
+                    yield from self._finish(Finished(
+                        "stop", self.run.translator.partial_usage("".join(text)),
+                        "stop_sequence", cut_short=True))
+                    return
+            elif isinstance(event, Finished):
+                tail = self.scanner.flush()
+                if tail:
+                    self.chunks_sent += 1
+                    yield sse.event(self.factory.content(tail))
+                yield from self._finish(event)
+                return
+            elif isinstance(event, Failed):
+                self.error = event.error
+                yield sse.event(event.error.body())
+                yield sse.DONE
+                return
+            elif isinstance(event, (Idle, Activity)):
+                if time.monotonic() - last_write >= self.heartbeat_interval:
+                    last_write = time.monotonic()
+                    yield sse.HEARTBEAT
+
+    def _finish(self, finished: Finished) -> Iterator[bytes]:
+        self.finished = finished
+        yield sse.event(self.factory.finish(finished.finish_reason))
+        if self.chat.include_usage:
+            yield sse.event(self.factory.usage(finished.usage))
+        yield sse.DONE
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._body is not None:
+                self._body.close()
+            self._events.close()
+        finally:
+            self.run.close()
+            if self.on_close is not None:
+                self.on_close(self)

@@ -1,0 +1,327 @@
+"""The live runner: spawns the real `claude` for each request.
+
+Each run gets its own empty working directory and TMPDIR under the server's work root, runs in
+its own process group (so SIGTERM/SIGKILL reach everything it started), dies with the server
+(PR_SET_PDEATHSIG on Linux), and is ended and cleaned up by `close()` whatever happened.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+from proxy.claude.invocation import DROPPED_ENV, FIXED_ENV, Invocation
+from proxy.errors import ProxyError
+from proxy.runners.base import ExitStatus
+
+TERMINATE_GRACE = 2.0   # seconds between SIGTERM and SIGKILL
+_STDERR_CAP = 64 * 1024
+_READ_SIZE = 256 * 1024
+_ROOT_NAME = "claude-max-api"
+
+
+def find_claude(explicit: str = "", environ: Mapping[str, str] | None = None) -> str | None:
+    """`--claude-bin`, then CLAUDE_BIN, then PATH."""
+    environ = os.environ if environ is None else environ
+    for candidate in (explicit, environ.get("CLAUDE_BIN", "")):
+        if candidate:
+            found = shutil.which(candidate) if os.sep not in candidate else candidate
+            if found and os.access(found, os.X_OK) and os.path.isfile(found):
+                return found
+            return None  # an explicit choice that does not work is not silently replaced
+    return shutil.which("claude", path=environ.get("PATH"))
+
+
+class WorkRoot:
+    """The server's directory of per-request directories: `<base>/claude-max-api/<pid>/`.
+
+    At start, directories of server processes that no longer exist (a crash, a SIGKILL) are
+    removed, so leftovers never pile up.
+    """
+
+    def __init__(self, base: str = "") -> None:
+        self.parent = Path(base or tempfile.gettempdir()) / _ROOT_NAME
+        self.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = self.parent / str(os.getpid())
+        self.removed_stale = self._remove_stale()
+        self.path.mkdir(exist_ok=True, mode=0o700)
+
+    def _remove_stale(self) -> list[str]:
+        removed = []
+        for entry in self.parent.iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid() \
+                    and not _pid_alive(int(entry.name)):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+        return removed
+
+    def new_request_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="req-", dir=self.path))
+
+    def active(self) -> list[Path]:
+        return sorted(self.path.iterdir()) if self.path.exists() else []
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function that makes the child get SIGKILL when the spawning thread ends."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return preexec
+
+
+class LiveRunner:
+    def __init__(self, claude_bin: str = "", *, work_root: WorkRoot | None = None,
+                 max_retries: int = 1, environ: Mapping[str, str] | None = None) -> None:
+        self._explicit_bin = claude_bin
+        self._environ = dict(os.environ if environ is None else environ)
+        self.work_root = work_root or WorkRoot()
+        self.max_retries = max_retries
+        self._preexec = _die_with_parent()
+        self._live: set[LiveProcess] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def claude_bin(self) -> str | None:
+        return find_claude(self._explicit_bin, self._environ)
+
+    def base_env(self, tmpdir: str, cwd: str) -> dict[str, str]:
+        env = {k: v for k, v in self._environ.items() if k not in DROPPED_ENV}
+        env.update(FIXED_ENV)
+        env["CLAUDE_CODE_MAX_RETRIES"] = str(self.max_retries)
+        env["TMPDIR"] = tmpdir
+        env["PWD"] = cwd
+        return env
+
+    def spawn(self, invocation: Invocation | None, argv_for: Callable[[str], list[str]] | None = None,
+              ) -> "LiveProcess":
+        """Starts the CLI; `invocation=None` pre-spawns one that waits for its stdin (warm pool)."""
+        binary = self.claude_bin
+        if binary is None:
+            raise ProxyError(503, "The Claude Code CLI (`claude`) was not found. Install it with "
+                                  "`npm install -g @anthropic-ai/claude-code`, or point --claude-bin "
+                                  "or CLAUDE_BIN at it.",
+                             code="claude_cli_not_found")
+        req_dir = self.work_root.new_request_dir()
+        cwd, tmp = req_dir / "cwd", req_dir / "tmp"
+        cwd.mkdir()
+        tmp.mkdir()
+        system_file = req_dir / "system-prompt.txt"
+        if invocation is not None:
+            system_file.write_text(invocation.system_prompt, encoding="utf-8")
+        argv = invocation.argv(str(system_file)) if invocation is not None else argv_for(str(system_file))
+        env = self.base_env(str(tmp), str(cwd))
+        if invocation is not None:
+            env.update(invocation.env())
+        try:
+            popen = subprocess.Popen(
+                [binary, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True,
+                preexec_fn=self._preexec, close_fds=True)
+        except OSError as exc:
+            shutil.rmtree(req_dir, ignore_errors=True)
+            raise ProxyError(503, f"The Claude Code CLI could not be started: {exc.strerror or exc}",
+                             code="claude_cli_not_found") from None
+        process = LiveProcess(popen, req_dir, on_close=self._forget)
+        with self._lock:
+            self._live.add(process)
+        return process
+
+    def start(self, invocation: Invocation) -> "LiveProcess":
+        process = self.spawn(invocation)
+        process.send(invocation.stdin_lines())
+        return process
+
+    def _forget(self, process: "LiveProcess") -> None:
+        with self._lock:
+            self._live.discard(process)
+
+    def live_processes(self) -> list["LiveProcess"]:
+        with self._lock:
+            return list(self._live)
+
+    def close(self) -> None:
+        for process in self.live_processes():
+            process.close()
+        self.work_root.remove()
+
+
+class LiveProcess:
+    """A running `claude`: non-blocking line reads over stdout, stderr drained alongside."""
+
+    def __init__(self, popen: subprocess.Popen, req_dir: Path,
+                 on_close: Callable[["LiveProcess"], None] | None = None) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.req_dir = req_dir
+        self.started_at = time.monotonic()
+        self._on_close = on_close
+        self._buffer = bytearray()
+        self._stderr = bytearray()
+        self._eof = False
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        for stream in (popen.stdout, popen.stderr):
+            os.set_blocking(stream.fileno(), False)
+            self._selector.register(stream, selectors.EVENT_READ)
+
+    # -- input -------------------------------------------------------------------------
+    def send(self, lines: list[str], close_stdin: bool = True) -> None:
+        """Writes stdin lines; big payloads go through a thread so a slow reader blocks nobody."""
+        payload = "".join(line + "\n" for line in lines).encode("utf-8")
+        if len(payload) <= 32 * 1024:
+            self._write(payload, close_stdin)
+        else:
+            threading.Thread(target=self._write, args=(payload, close_stdin),
+                             name=f"claude-stdin-{self.pid}", daemon=True).start()
+
+    def _write(self, payload: bytes, close_stdin: bool) -> None:
+        stdin = self.popen.stdin
+        try:
+            stdin.write(payload)
+            stdin.flush()
+            if close_stdin:
+                stdin.close()
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # the process ended early; its exit status tells why
+
+    # -- output ------------------------------------------------------------------------
+    def read_line(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline >= 0:
+                line = bytes(self._buffer[:newline])
+                del self._buffer[:newline + 1]
+                return line.decode("utf-8", errors="replace").rstrip("\r")
+            if self._eof:
+                if self._buffer:
+                    line = bytes(self._buffer)
+                    self._buffer.clear()
+                    return line.decode("utf-8", errors="replace")
+                raise EOFError
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and timeout > 0:
+                return None
+            if not self._pump(max(0.0, remaining)) and timeout <= 0:
+                return None
+
+    def _pump(self, timeout: float) -> bool:
+        """Reads whatever is ready; False if nothing was."""
+        if self._closed:
+            self._eof = True
+            return True
+        ready = self._selector.select(timeout)
+        got = False
+        for key, _ in ready:
+            try:
+                data = os.read(key.fd, _READ_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno != errno.EAGAIN:
+                    data = b""
+                else:
+                    continue
+            got = True
+            if key.fileobj is self.popen.stdout:
+                if data:
+                    self._buffer += data
+                else:
+                    self._eof = True
+                    self._selector.unregister(key.fileobj)
+            else:
+                if data:
+                    room = _STDERR_CAP - len(self._stderr)
+                    if room > 0:
+                        self._stderr += data[:room]
+                else:
+                    self._selector.unregister(key.fileobj)
+        return got
+
+    def exit_status(self, timeout: float | None = None) -> ExitStatus:
+        try:
+            code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        if self.popen.stderr and not self._closed:
+            while self._selector.get_map() and self._pump(0):
+                pass
+        return ExitStatus(code, self._stderr.decode("utf-8", errors="replace"))
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    # -- ending ------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._end_group()
+        finally:
+            self._selector.close()
+            for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+                try:
+                    if stream:
+                        stream.close()
+                except OSError:
+                    pass
+            shutil.rmtree(self.req_dir, ignore_errors=True)
+            if self._on_close:
+                self._on_close(self)
+
+    def _end_group(self) -> None:
+        """SIGTERM to the whole group, then SIGKILL after a grace period."""
+        pgid = self.pid  # start_new_session made the child its group's leader
+        if self.popen.poll() is None:
+            _signal_group(pgid, signal.SIGTERM)
+            try:
+                self.popen.wait(TERMINATE_GRACE)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever the leader left behind in its group goes too.
+        _signal_group(pgid, signal.SIGKILL)
+        try:
+            self.popen.wait(TERMINATE_GRACE)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
+            pass
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,109 @@
+"""The chat completion backend: from a validated OpenAI request to a running CLI.
+
+It decides what the proxy supports (a 400 naming the parameter for what it cannot honour, so
+nothing is dropped silently), renders the prompt, takes a concurrency slot and starts the run.
+It knows nothing about HTTP; `proxy/http/resources/chat.py` serialises what it produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from proxy.chat.models import ModelCatalogue, ServedModel
+from proxy.chat.render import Prompt, render
+from proxy.claude.invocation import Invocation
+from proxy.claude.run import CLIRun, ClientGone, Limits
+from proxy.concurrency import ConcurrencyLimiter, SlotCancelled
+from proxy.errors import ProxyError
+from proxy.runners.base import Runner
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A chat completion request, checked and reduced to what the backend acts on."""
+    model: ServedModel
+    prompt: Prompt
+    stream: bool
+    include_usage: bool
+    stops: tuple[str, ...]
+    max_output_tokens: int | None
+
+    def invocation(self) -> Invocation:
+        return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
+                          blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens)
+
+
+def _unsupported(param: str, message: str) -> ProxyError:
+    return ProxyError(400, message, param=param, code="unsupported_parameter")
+
+
+class ChatService:
+    def __init__(self, models: ModelCatalogue, runner: Runner, limiter: ConcurrencyLimiter,
+                 limits: Limits, *, max_messages: int = 2048,
+                 max_prompt_chars: int = 4 * 1024 * 1024) -> None:
+        self.models = models
+        self.runner = runner
+        self.limiter = limiter
+        self.limits = limits
+        self.max_messages = max_messages
+        self.max_prompt_chars = max_prompt_chars
+
+    def prepare(self, body: dict[str, Any]) -> ChatRequest:
+        """Checks what schema validation cannot; raises ProxyError (4xx)."""
+        model = self.models.get(body["model"])
+        messages = body["messages"]
+        if len(messages) > self.max_messages:
+            raise ProxyError(400, f"Too many messages ({len(messages)}); this server accepts at "
+                                  f"most {self.max_messages}.", param="messages",
+                             code="too_many_messages")
+        if (body.get("n") or 1) != 1:
+            raise _unsupported("n", "Only n=1 is supported: the CLI produces one answer per run.")
+        tools = body.get("tools") or body.get("functions")
+        if tools and body.get("tool_choice") != "none":
+            raise _unsupported("tools" if body.get("tools") else "functions",
+                               "Tool calling is not supported by this proxy yet; send the request "
+                               "without `tools` (or with tool_choice \"none\").")
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+            raise _unsupported("response_format",
+                               f"response_format `{fmt.get('type')}` is not supported yet; only "
+                               f"`text` is.")
+        if body.get("logprobs") or body.get("top_logprobs"):
+            raise _unsupported("logprobs", "logprobs are not available through the Claude Code CLI.")
+        if "audio" in (body.get("modalities") or []) or body.get("audio"):
+            raise _unsupported("modalities", "Audio output is not supported.")
+
+        prompt = render(messages)
+        try:
+            for text in (prompt.system, *prompt.blocks):
+                text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProxyError(400, "The messages contain a lone UTF-16 surrogate, which is not "
+                                  "text Claude can receive.", param="messages",
+                             code="invalid_unicode") from None
+        if prompt.size > self.max_prompt_chars:
+            raise ProxyError(400, f"The prompt has {prompt.size} characters; this server accepts "
+                                  f"at most {self.max_prompt_chars}.", param="messages",
+                             code="context_length_exceeded")
+        stop = body.get("stop")
+        stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        options = body.get("stream_options") or {}
+        return ChatRequest(model=model, prompt=prompt, stream=bool(body.get("stream")),
+                           include_usage=bool(body.get("stream") and options.get("include_usage")),
+                           stops=tuple(s for s in stops if s), max_output_tokens=max_tokens)
+
+    def start(self, request: ChatRequest, is_disconnected: Callable[[], bool]) -> CLIRun:
+        """Takes a slot (waiting if need be) and starts the CLI; raises ProxyError or ClientGone."""
+        try:
+            release = self.limiter.acquire(is_disconnected)
+        except SlotCancelled:
+            raise ClientGone() from None
+        try:
+            process = self.runner.start(request.invocation())
+        except BaseException:
+            release()
+            raise
+        return CLIRun(process, limits=self.limits, is_disconnected=is_disconnected,
+                      on_close=release)
