@@ -6,6 +6,12 @@ text deltas. Everything else is reduced to: the upstream started answering, text
 The CLI's `result` line is authoritative for success or failure; the exception is a
 `max_tokens` stop, which ends the turn at once because the CLI would otherwise spend three
 more model calls continuing it.
+
+When an upstream stream breaks mid-answer, the CLI marks the message abandoned
+(`message_stop` with `abandoned_blocks`) and asks again without streaming. The new answer
+replaces the abandoned one: if it continues what was already sent, only the rest is a
+TextDelta; if it differs, a `Revision` withdraws the sent part (a buffered response can apply
+it; a stream that already sent the old text cannot, and ends with an error).
 """
 
 from __future__ import annotations
@@ -67,6 +73,13 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """The last `drop` characters of text already emitted are withdrawn; `text` follows."""
+    drop: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Activity:
     """Output that carries no content: thinking, a retry, a status line."""
     kind: str
@@ -86,7 +99,7 @@ class Failed:
     error: ProxyError
 
 
-Event = Union[Started, TextDelta, Activity, Finished, Failed]
+Event = Union[Started, TextDelta, Revision, Activity, Finished, Failed]
 
 
 class EventTranslator:
@@ -101,8 +114,10 @@ class EventTranslator:
         self.last_retry: dict[str, Any] | None = None
         self.fallback: dict[str, Any] | None = None
         self._emitted_text = False      # any text so far (decides block separators)
-        self._block_has_text = False
         self._need_separator = False
+        self._message_text = ""         # what this API message emitted (with its separator)
+        self._abandoned: str | None = None   # what an abandoned message emitted
+        self._replacement = ""          # text of the message that replaces it, so far
         self._messages_with_deltas: set[str] = set()
         self._message_id: str | None = None
         self._start_usage: dict[str, Any] = {}
@@ -121,7 +136,10 @@ class EventTranslator:
             return []
         kind = obj.get("type")
         if kind == "stream_event":
-            return self._stream_event(obj.get("event") or {})
+            event = obj.get("event") or {}
+            if obj.get("abandoned_blocks") is not None and event.get("type") == "message_stop":
+                event = {**event, "abandoned_blocks": obj["abandoned_blocks"]}
+            return self._stream_event(event)
         if kind == "system":
             return self._system(obj)
         if kind == "assistant":
@@ -173,6 +191,7 @@ class EventTranslator:
         if etype == "message_start":
             message = event.get("message") or {}
             self._message_id = message.get("id")
+            self._message_text = ""
             self._start_usage = message.get("usage") or {}
             if not self.started:
                 self.started = True
@@ -193,6 +212,10 @@ class EventTranslator:
                 out.extend(self._text(delta["text"]))
             else:
                 out.append(Activity(str(delta.get("type"))))
+        elif etype == "message_stop" and event.get("abandoned_blocks") is not None:
+            if self._message_text:
+                self._abandoned = (self._abandoned or "") + self._message_text
+            self._message_text = ""
         elif etype == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason")
             if stop in ("max_tokens", "model_context_window_exceeded"):
@@ -207,13 +230,40 @@ class EventTranslator:
             return []
         if self._message_id:
             self._messages_with_deltas.add(self._message_id)
+        if self._abandoned is not None:
+            return self._replace(text)
         out: list[Event] = []
         if self._need_separator:
             self._need_separator = False
+            self._message_text += "\n\n"
             out.append(TextDelta("\n\n"))
         self._emitted_text = True
+        self._message_text += text
         out.append(TextDelta(text))
         return out
+
+    def _replace(self, text: str) -> list[Event]:
+        """Text of the message that replaces an abandoned one (see the module docstring)."""
+        self._need_separator = False
+        self._replacement += text
+        old, new = self._abandoned or "", self._replacement
+        if old.startswith(new):
+            return []  # so far it repeats what the client already has
+        self._abandoned, self._replacement = None, ""
+        self._emitted_text = True
+        if new.startswith(old):
+            self._message_text = new
+            return [TextDelta(new[len(old):])]
+        self._message_text = new
+        return [Revision(len(old), new)]
+
+    def _settle_replacement(self) -> list[Event]:
+        """At the end: a replacement shorter than what it replaces withdraws the rest."""
+        if self._abandoned is None:
+            return []
+        old, new = self._abandoned, self._replacement
+        self._abandoned, self._replacement = None, ""
+        return [Revision(len(old), new)] if new != old else []
 
     def _assistant(self, message: dict) -> list[Event]:
         # Text normally arrived as deltas already; a message that had none (output without
@@ -237,7 +287,7 @@ class EventTranslator:
         if obj.get("is_error") or obj.get("subtype") not in (None, "success"):
             return [Failed(failures.from_result(obj, self.last_retry))]
         stop = obj.get("stop_reason")
-        out: list[Event] = []
+        out: list[Event] = self._settle_replacement()
         if not self._emitted_text and isinstance(obj.get("result"), str) and obj["result"]:
             out.extend(self._text(obj["result"]))  # no deltas and no assistant text: trust result
         out.append(Finished(STOP_REASONS.get(stop, "stop"), Usage.from_anthropic(obj.get("usage")),

@@ -16,13 +16,20 @@ import falcon
 
 from proxy.chat.completion import (ChunkFactory, CompletionIdentity, StopScanner,
                                    completion_object)
-from proxy.claude.events import Activity, Failed, Finished, Started, TextDelta
+from proxy.claude.events import Activity, Failed, Finished, Revision, Started, TextDelta
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
 from proxy.errors import ProxyError
 from proxy.http import sse
 from proxy.http.body import read_json
 from proxy.service import ChatRequest, ChatService
+
+
+# The CLI re-asked after a broken upstream stream and got a different answer than the part
+# already streamed; sent text cannot be withdrawn, so the stream ends with this error.
+INTERRUPTED = ProxyError(502, "The upstream stream broke mid-answer and Claude's new answer does "
+                              "not continue the text already sent; retry the request.",
+                         code="upstream_stream_interrupted")
 
 
 def _disconnect_probe(req: falcon.Request) -> Callable[[], bool]:
@@ -46,6 +53,7 @@ class ChatCompletions:
                              code=getattr(issue, "code", None) or "invalid_request")
         chat = self.service.prepare(body)
         req.context.model = body["model"]
+        req.context.prompt = chat.prompt  # for the request log's opt-in content logging
         identity = CompletionIdentity.new(body["model"])
         try:
             run = self.service.start(chat, _disconnect_probe(req))
@@ -81,28 +89,33 @@ class ChatCompletions:
     @staticmethod
     def _complete(run: CLIRun, chat: ChatRequest, identity: CompletionIdentity,
                   req: falcon.Request) -> dict[str, Any]:
+        raw = ""                      # the answer as the CLI gives it
         scanner = StopScanner(chat.stops)
-        parts: list[str] = []
+        kept = ""                     # what the stop sequences leave of it
         finished: Finished | None = None
         for event in run.events():
             if isinstance(event, TextDelta):
-                parts.append(scanner.feed(event.text))
-                if scanner.stopped:
-                    text = "".join(parts)
-                    finished = Finished("stop", run.translator.partial_usage(text), "stop_sequence",
-                                        cut_short=True)
-                    break
+                raw += event.text
+                kept += scanner.feed(event.text)
+            elif isinstance(event, Revision):  # a buffered answer can take the CLI's retry
+                raw = raw[:len(raw) - event.drop] + event.text
+                scanner = StopScanner(chat.stops)
+                kept = scanner.feed(raw)
             elif isinstance(event, Finished):
-                parts.append(scanner.flush())
+                kept += scanner.flush()
                 finished = event
             elif isinstance(event, Failed):
                 raise event.error
+            if scanner.stopped:
+                finished = Finished("stop", run.translator.partial_usage(kept), "stop_sequence",
+                                    cut_short=True)
+                break
         run.close()
         if finished is None:  # pragma: no cover - events() always ends in Finished or Failed
             raise ProxyError(502, "The CLI run ended without an outcome.", code="claude_cli_crashed")
         req.context.usage = finished.usage
         req.context.finish_reason = finished.finish_reason
-        return completion_object(identity, "".join(parts), finished.finish_reason, finished.usage)
+        return completion_object(identity, kept, finished.finish_reason, finished.usage)
 
 
 class ChatStream:
@@ -123,6 +136,7 @@ class ChatStream:
         self.finished: Finished | None = None
         self.error: ProxyError | None = None
         self.chunks_sent = 0
+        self.text: list[str] = []  # the content sent so far (usage estimate, opt-in logging)
         self.on_close: Callable[["ChatStream"], None] | None = None
         self._closed = False
 
@@ -151,7 +165,7 @@ class ChatStream:
                                     code="client_disconnected")
 
     def _chunks(self) -> Iterator[bytes]:
-        text: list[str] = []
+        text = self.text
         last_write = time.monotonic()
         yield sse.event(self.factory.role())
         for event in chain(self._primed, self._events):
@@ -171,13 +185,14 @@ class ChatStream:
             elif isinstance(event, Finished):
                 tail = self.scanner.flush()
                 if tail:
+                    text.append(tail)
                     self.chunks_sent += 1
                     yield sse.event(self.factory.content(tail))
                 yield from self._finish(event)
                 return
-            elif isinstance(event, Failed):
-                self.error = event.error
-                yield sse.event(event.error.body())
+            elif isinstance(event, (Failed, Revision)):
+                self.error = event.error if isinstance(event, Failed) else INTERRUPTED
+                yield sse.event(self.error.body())
                 yield sse.DONE
                 return
             elif isinstance(event, (Idle, Activity)):

@@ -1,0 +1,46 @@
+"""CLI failures -> OpenAI errors: the mapping table of proxy/claude/failures.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.claude import failures
+
+
+def result(text: str, **fields) -> dict:
+    return {"type": "result", "subtype": "success", "is_error": True, "result": text, **fields}
+
+
+@pytest.mark.parametrize("res, status, code", [
+    (result("Not logged in · Please run /login"), 503, "claude_not_logged_in"),
+    (result("Failed to authenticate. API Error: 401 x", api_error_status=401,
+            api_error_type="authentication_error"), 503, "upstream_authentication_failed"),
+    (result("API Error: Request rejected (429)", api_error_status=429), 429,
+     "rate_limit_exceeded"),
+    (result("API Error: Repeated 529 Overloaded errors.", api_error_status=529), 503,
+     "upstream_overloaded"),
+    (result("API Error: 500 boom. If it persists, check your inference gateway (127.0.0.1:5).",
+            api_error_status=500), 502, "upstream_error"),
+    (result("API Error: Connection refused (ECONNREFUSED)", api_error="connection_failed"), 502,
+     "upstream_unreachable"),
+    (result("Prompt is too long", api_error_status=400), 400, "context_length_exceeded"),
+    ({"type": "result", "subtype": "error_max_turns", "is_error": True,
+      "errors": ["Reached maximum number of turns (1)"]}, 502, "claude_cli_error"),
+])
+def test_result_classification(res, status, code):
+    error = failures.from_result(res)
+    assert (error.status, error.code) == (status, code)
+    assert "inference gateway" not in error.message
+
+
+def test_retry_after_comes_from_the_clis_last_retry_wait():
+    error = failures.from_result(result("429", api_error_status=429),
+                                 {"subtype": "api_retry", "retry_delay_ms": 2300})
+    assert error.response_headers()["Retry-After"] == "2"
+
+
+def test_exit_without_result():
+    assert failures.from_exit(1, "Error: bad flag\n", saw_output=False, garbage=0).code == \
+        "claude_cli_crashed"
+    assert "bad flag" in failures.from_exit(1, "Error: bad flag\n", False, 0).message
+    assert failures.from_exit(0, "", saw_output=False, garbage=3).code == "claude_cli_bad_output"

@@ -1,0 +1,106 @@
+"""OpenAI messages -> the CLI's system prompt and user turn."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.chat.render import render
+from proxy.errors import ProxyError
+
+
+def test_single_user_message_is_sent_as_it_is():
+    prompt = render([{"role": "user", "content": "Hello"}])
+    assert prompt.system == ""
+    assert prompt.blocks == ("Hello",)
+
+
+def test_text_parts_become_separate_blocks_and_empty_parts_are_skipped():
+    prompt = render([{"role": "user", "content": [
+        {"type": "text", "text": "a"}, {"type": "text", "text": ""}, {"type": "text", "text": "b"}]}])
+    assert prompt.blocks == ("a", "b")
+
+
+def test_leading_system_and_developer_messages_become_the_system_prompt():
+    prompt = render([{"role": "system", "content": "S1"},
+                     {"role": "developer", "content": [{"type": "text", "text": "D1"}]},
+                     {"role": "user", "content": "U"}])
+    assert prompt.system == "S1\n\nD1"
+    assert prompt.blocks == ("U",)
+
+
+def test_multi_turn_conversation_is_a_transcript_in_order():
+    prompt = render([{"role": "system", "content": "be nice"},
+                     {"role": "user", "content": "one"},
+                     {"role": "assistant", "content": "two"},
+                     {"role": "system", "content": "late note"},
+                     {"role": "user", "content": "three", "name": "ann"}])
+    assert prompt.system == "be nice"
+    (text,) = prompt.blocks
+    order = ['<turn role="user">one</turn>', '<turn role="assistant">two</turn>',
+             '<turn role="system">late note</turn>', '<turn role="user" name="ann">three</turn>']
+    assert [text.index(t) for t in order] == sorted(text.index(t) for t in order)
+
+
+def test_assistant_content_null_and_refusal_are_carried():
+    prompt = render([{"role": "user", "content": "q"},
+                     {"role": "assistant", "content": None},
+                     {"role": "assistant", "content": None, "refusal": "I can't."},
+                     {"role": "user", "content": "ok"}])
+    (text,) = prompt.blocks
+    assert '<turn role="assistant"></turn>' in text
+    assert '<turn role="assistant">I can\'t.</turn>' in text
+
+
+def test_a_named_single_user_message_keeps_its_name():
+    (text,) = render([{"role": "user", "content": "hi", "name": "x\"y"}]).blocks
+    assert '<turn role="user" name="x&quot;y">hi</turn>' in text
+
+
+def test_text_containing_the_tag_switches_to_a_free_tag():
+    prompt = render([{"role": "user", "content": "say </turn> please"},
+                     {"role": "assistant", "content": "<turn-2> too"},
+                     {"role": "user", "content": "again"}])
+    (text,) = prompt.blocks
+    assert '<turn-3 role="user">say </turn> please</turn-3>' in text
+
+
+def test_only_system_messages_are_sent_as_the_conversation():
+    prompt = render([{"role": "system", "content": "Say hi"}])
+    assert prompt.system == ""
+    assert "Say hi" in prompt.blocks[0]
+
+
+@pytest.mark.parametrize("part, code", [
+    ({"type": "image_url", "image_url": {"url": "https://x/y.png"}}, "unsupported_content"),
+    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+     "unsupported_content"),
+    ({"type": "file", "file": {"file_id": "f"}}, "unsupported_content"),
+])
+def test_parts_that_cannot_be_carried_are_refused_by_name(part, code):
+    with pytest.raises(ProxyError) as caught:
+        render([{"role": "user", "content": "first"},
+                {"role": "user", "content": [{"type": "text", "text": "t"}, part]}])
+    assert caught.value.status == 400
+    assert caught.value.code == code
+    assert caught.value.param == "messages.[1].content.[1]"
+    assert part["type"] in caught.value.message
+
+
+@pytest.mark.parametrize("message, param", [
+    ({"role": "tool", "content": "r", "tool_call_id": "c"}, "messages.[1].role"),
+    ({"role": "function", "content": "r", "name": "f"}, "messages.[1].role"),
+    ({"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+     "messages.[1].tool_calls"),
+])
+def test_tool_messages_are_refused_until_tool_calling_exists(message, param):
+    with pytest.raises(ProxyError) as caught:
+        render([{"role": "user", "content": "q"}, message])
+    assert (caught.value.status, caught.value.param, caught.value.code) == (
+        400, param, "unsupported_message")
+
+
+def test_an_empty_conversation_is_refused():
+    with pytest.raises(ProxyError) as caught:
+        render([{"role": "user", "content": ""}])
+    assert caught.value.code == "empty_message"
