@@ -32,6 +32,9 @@ SAFE_FLAGS: tuple[str, ...] = (
 # Stands for the per-request system prompt file in the normalised argv (cassettes, logs).
 SYSTEM_PROMPT_FILE_TOKEN = "<SYSTEM_PROMPT_FILE>"
 
+# The smallest thinking budget the CLI asks for (measured: budget = max(max_tokens-1, 1024)).
+THINKING_MIN_BUDGET = 1024
+
 # Environment every run gets, whatever the user's shell has.
 FIXED_ENV: dict[str, str] = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # only the model call, nothing else
@@ -72,4 +75,9 @@ class Invocation:
         out = dict(self.extra_env)
         if self.max_output_tokens is not None:
             out["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(self.max_output_tokens)
+            if self.max_output_tokens <= THINKING_MIN_BUDGET:
+                # Thinking would spend the small budget before any answer, and for 4.x models
+                # the CLI would ask for a 1024-token thinking budget above max_tokens, which
+                # the API refuses.
+                out["MAX_THINKING_TOKENS"] = "0"
         return out

@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
+from waitress import wasyncore
+
 from proxy.runners.base import Runner
 from proxy.server import create_server, server_url
 from proxy.settings import Settings
@@ -42,13 +44,25 @@ def running_proxy(settings: Settings | None = None, runner: Runner | None = None
     settings = settings or Settings()
     settings.host, settings.port = settings.host or "127.0.0.1", 0
     server = create_server(settings, runner)
-    thread = threading.Thread(target=server.run, name="test-proxy", daemon=True)
+    stop = threading.Event()
+    # The loop thread itself closes the server when asked: closing its sockets from another
+    # thread while it sits in poll() makes waitress log "Bad file descriptor".
+    socket_map = server.map if hasattr(server, "map") else server._map
+
+    def loop() -> None:
+        try:
+            while not stop.is_set():
+                wasyncore.loop(timeout=0.05, map=socket_map, count=1)
+        finally:
+            server.close()
+
+    thread = threading.Thread(target=loop, name="test-proxy", daemon=True)
     thread.start()
     try:
         yield RunningProxy(server_url(server), server, settings)
     finally:
         server.app_parts.runner.close()
-        server.close()
+        stop.set()
         thread.join(10)
 
 

@@ -104,3 +104,4 @@ def test_an_empty_conversation_is_refused():
     with pytest.raises(ProxyError) as caught:
         render([{"role": "user", "content": ""}])
     assert caught.value.code == "empty_message"
+

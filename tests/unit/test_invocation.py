@@ -1,0 +1,32 @@
+"""The CLI invocation: safe flags, stdin line, per-request environment."""
+
+from __future__ import annotations
+
+import json
+
+from proxy.claude.invocation import SAFE_FLAGS, SYSTEM_PROMPT_FILE_TOKEN, Invocation
+
+
+def test_argv_is_the_safe_invocation():
+    argv = Invocation("opus", system_prompt="x").argv()
+    assert argv[:len(SAFE_FLAGS)] == list(SAFE_FLAGS)
+    assert argv[argv.index("--tools") + 1] == ""
+    assert argv[argv.index("--setting-sources") + 1] == ""
+    assert argv[-4:] == ["--model", "opus", "--system-prompt-file", SYSTEM_PROMPT_FILE_TOKEN]
+
+
+def test_stdin_is_one_json_line_whatever_the_text():
+    hostile = "line1\nline2\r\n\u2028 --flag \ud800 \"quoted\""
+    (line,) = Invocation("opus", blocks=(hostile, "b")).stdin_lines()
+    assert "\n" not in line
+    message = json.loads(line)["message"]
+    assert message == {"role": "user", "content": [{"type": "text", "text": hostile},
+                                                   {"type": "text", "text": "b"}]}
+
+
+def test_small_max_tokens_turn_thinking_off():
+    assert Invocation("sonnet", max_output_tokens=50).env() == {
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "50", "MAX_THINKING_TOKENS": "0"}
+    assert Invocation("sonnet", max_output_tokens=4000).env() == {
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "4000"}
+    assert Invocation("sonnet").env() == {}
