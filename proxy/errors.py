@@ -51,5 +51,9 @@ class ProxyError(Exception):
 
 
 def param_path(*parts: str | int) -> str:
-    """OpenAI's `param` notation for a field inside the request: `messages.[0].content.[1]`."""
-    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in parts)
+    """OpenAI's `param` notation for a field inside the request: `messages[0].content[1]`
+    (the form its schema-validation errors use; proxy/contract/validation.py uses it too)."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out

@@ -82,16 +82,16 @@ def test_parts_that_cannot_be_carried_are_refused_by_name(part, code):
                 {"role": "user", "content": [{"type": "text", "text": "t"}, part]}])
     assert caught.value.status == 400
     assert caught.value.code == code
-    assert caught.value.param == "messages.[1].content.[1]"
+    assert caught.value.param == "messages[1].content[1]"
     assert part["type"] in caught.value.message
 
 
 @pytest.mark.parametrize("message, param", [
-    ({"role": "tool", "content": "r", "tool_call_id": "c"}, "messages.[1].role"),
-    ({"role": "function", "content": "r", "name": "f"}, "messages.[1].role"),
+    ({"role": "tool", "content": "r", "tool_call_id": "c"}, "messages[1].role"),
+    ({"role": "function", "content": "r", "name": "f"}, "messages[1].role"),
     ({"role": "assistant", "content": None, "tool_calls": [
         {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-     "messages.[1].tool_calls"),
+     "messages[1].tool_calls"),
 ])
 def test_tool_messages_are_refused_until_tool_calling_exists(message, param):
     with pytest.raises(ProxyError) as caught:

@@ -1,0 +1,43 @@
+"""Generated requests: what schemathesis derives from our document agrees with our validator
+and with the official schema (positive), and every rejection is a short OpenAI-style error
+(negative). Generation costs ~0.25 s an example, hence the small counts."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+
+from proxy.contract.document import load_document
+from proxy.contract.official import official_validator
+from proxy.contract.validation import RequestValidator
+
+pytestmark = pytest.mark.slow
+
+DOC = load_document()
+CHAT = schemathesis.openapi.from_dict(DOC)["/v1/chat/completions"]["POST"]
+OURS = RequestValidator(DOC)
+OFFICIAL = official_validator("CreateChatCompletionRequest", "strict")
+SCHEMA = "CreateChatCompletionRequest"
+FEW = settings(max_examples=15, deadline=None, database=None,
+               suppress_health_check=list(HealthCheck))
+
+
+@FEW
+@given(CHAT.as_strategy(generation_mode=GenerationMode.POSITIVE))
+def test_generated_valid_requests_are_valid_here_and_officially(case):
+    body = case.body
+    assert OURS.validate(SCHEMA, body) is None
+    if body.get("top_logprobs", 0) is None:  # see test_top_logprobs_null_is_accepted
+        body = {k: v for k, v in body.items() if k != "top_logprobs"}
+    assert [e.message[:200] for e in OFFICIAL.iter_errors(body)] == []
+
+
+@FEW
+@given(CHAT.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+def test_generated_invalid_requests_get_a_short_issue(case):
+    issue = OURS.validate(SCHEMA, case.body)
+    assert issue is not None, case.body
+    assert issue.code and len(issue.message) < 300
+    assert issue.param is None or not issue.param.startswith((".", "["))
