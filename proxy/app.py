@@ -8,17 +8,22 @@ from typing import Callable
 import falcon
 
 from proxy.chat.models import ModelCatalogue
+from proxy.claude.probe import CLIProbe
 from proxy.claude.run import Limits
 from proxy.concurrency import ConcurrencyLimiter
 from proxy.contract.document import document_json_bytes, load_document, operations
 from proxy.contract.validation import RequestValidator
 from proxy.http import errors
 from proxy.http.logging import RequestLog
+from proxy.http.middleware import ApiKeyAuth, HostGuard, KeyRing, OriginGuard, RouteLabels
 from proxy.http.resources.chat import ChatCompletions
 from proxy.http.resources.document import OpenAPIDocument
 from proxy.http.resources.health import Health
+from proxy.http.resources.metrics import MetricsEndpoint, request_observer
 from proxy.http.resources.models import Models
+from proxy.http.resources.readiness import Readiness
 from proxy.http.routing import add_routes
+from proxy.metrics import Metrics
 from proxy.runners.base import Runner
 from proxy.service import ChatService
 from proxy.settings import Settings
@@ -31,6 +36,7 @@ class AppParts:
     limiter: ConcurrencyLimiter
     service: ChatService
     models: ModelCatalogue
+    metrics: Metrics | None = None
 
 
 class ProxyApp(falcon.App):
@@ -43,8 +49,21 @@ def build_runner(settings: Settings) -> Runner:
         from proxy.runners.replay import ReplayRunner
         return ReplayRunner.from_directory(settings.replay, timing=settings.replay_timing)
     from proxy.runners.live import LiveRunner, WorkRoot
-    return LiveRunner(settings.claude_bin, work_root=WorkRoot(settings.work_dir),
+    live = LiveRunner(settings.claude_bin, work_root=WorkRoot(settings.work_dir),
                       max_retries=settings.cli_max_retries)
+    if settings.pool_size <= 0:
+        return live
+    from proxy.runners.pool import WarmPool
+    # Warm processes share max_concurrent with serving ones (docs/performance.md).
+    return WarmPool(live, size=settings.pool_size, max_processes=settings.max_concurrent,
+                    models=_pool_cli_models(settings), max_idle=settings.pool_max_idle)
+
+
+def _pool_cli_models(settings: Settings) -> list[str]:
+    """--pool-model takes what clients send (`claude-sonnet-4`) or a CLI name (`sonnet`)."""
+    catalogue = ModelCatalogue(settings.extra_models)
+    return [catalogue.get(name).cli_model if name in catalogue else name
+            for name in settings.pool_models]
 
 
 def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
@@ -58,7 +77,19 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                           max_messages=settings.max_messages,
                           max_prompt_chars=settings.max_prompt_chars)
 
-    app = ProxyApp(middleware=[RequestLog(settings.log_format)])
+    pool_state = getattr(runner, "pool_state", None)  # a warm pool describes itself this way
+    pool_state = pool_state if callable(pool_state) else None
+    metrics = Metrics(limiter.stats, pool_state)
+    routes = RouteLabels(op.path for op in operations(document))
+    # Order matters: the log sees every request (refusals too); Host and Origin checks come
+    # before the key so a web page learns nothing, and preflights are answered without a key.
+    app = ProxyApp(middleware=[
+        RequestLog(settings.log_format, log_content=settings.log_content,
+                   observe=request_observer(metrics, routes)),
+        HostGuard(settings.host, settings.allowed_hosts),
+        OriginGuard(settings.allowed_origins),
+        ApiKeyAuth(KeyRing(settings.api_keys)),
+    ])
     # Bodies are read by the resources themselves (JSON only, bounded), not by Falcon's media.
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
@@ -69,24 +100,27 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                            max_body_bytes=settings.max_body_bytes,
                            heartbeat_interval=settings.heartbeat_interval)
     spec = OpenAPIDocument(document_json_bytes())
+    readiness = Readiness(limiter.stats, probe=_cli_probe(runner, settings),
+                          replay_source=settings.replay or None, pool_state=pool_state)
     handlers: dict[str, Callable[..., None]] = {
         "getHealth": health.on_get,
         "getOpenAPIDocument": spec.on_get,
         "listModels": models_resource.on_get_list,
         "retrieveModel": models_resource.on_get_one,
         "createChatCompletion": chat.on_post,
+        "getReadiness": readiness.on_get,
+        "getMetrics": MetricsEndpoint(metrics).on_get,
     }
-    declared = {op.operation_id for op in operations(document)}
-    # Operations other issues add (readiness, metrics) are wired where they are built.
-    for extra in declared - set(handlers):
-        handlers[extra] = _not_implemented(extra)
     add_routes(app, operations(document), handlers)
-    app.parts = AppParts(runner=runner, limiter=limiter, service=service, models=models)
+    app.parts = AppParts(runner=runner, limiter=limiter, service=service, models=models,
+                         metrics=metrics)
     return app
 
 
-def _not_implemented(operation_id: str) -> Callable[..., None]:
-    def handler(req: falcon.Request, resp: falcon.Response, **params: object) -> None:
-        raise falcon.HTTPNotFound()
-    handler.__name__ = operation_id
-    return handler
+def _cli_probe(runner: Runner, settings: Settings) -> CLIProbe | None:
+    """Probes the CLI the runner runs, with the environment its runs get (HOME, tokens)."""
+    if settings.replay or not hasattr(runner, "base_env") or not hasattr(runner, "claude_bin"):
+        return None
+    return CLIProbe(lambda: runner.claude_bin,  # type: ignore[attr-defined]
+                    lambda tmp: runner.base_env(tmp, tmp),  # type: ignore[attr-defined]
+                    login_ttl=settings.login_check_ttl)

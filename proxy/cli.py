@@ -17,6 +17,10 @@ from proxy import __version__
 COMMANDS = {
     "serve": "proxy.commands.serve",
     "config": "proxy.commands.config",
+    "doctor": "proxy.commands.doctor",
+    "service": "proxy.commands.service",
+    "record": "proxy.commands.record",
+    "conformance": "proxy.commands.conformance",
 }
 
 

@@ -6,13 +6,16 @@ import ipaddress
 import logging
 import signal
 import sys
-import threading
 from typing import Callable
 
 import waitress
+from waitress import wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
 from proxy.app import create_app
+from proxy.http import server_errors
+from proxy.http.logging import configure_logging
+from proxy.http.middleware.auth import KeyRing
 from proxy.runners.base import Runner
 from proxy.settings import Settings
 
@@ -37,32 +40,66 @@ class UnsafeBind(Exception):
 
 def check_bind(settings: Settings) -> None:
     """Refuses to expose the user's subscription to the network without a key."""
-    if not is_loopback(settings.host) and not settings.api_keys:
+    # The same test the auth middleware applies: blank keys do not count.
+    if not is_loopback(settings.host) and not KeyRing(settings.api_keys):
         raise UnsafeBind(
             f"Refusing to listen on {settings.host}: anything that can reach that address could "
             f"use your Claude subscription. Set an API key (--api-key, CLAUDE_MAX_API_KEY or "
             f"--api-key-file) or bind to 127.0.0.1.")
 
 
+def check_origins(settings: Settings) -> None:
+    """Refuses malformed origins, and letting every web page in when nothing else guards it."""
+    from proxy.http.middleware.origins import normalise_origin
+    for origin in settings.allowed_origins:
+        normalise_origin(origin)  # ValueError names the bad one
+    if "*" in [o.strip() for o in settings.allowed_origins] and not KeyRing(settings.api_keys):
+        raise UnsafeBind(
+            "Refusing --allowed-origin '*' without an API key: every web page you visit could "
+            "use your Claude subscription. List the origins of your web apps instead, or also "
+            "set an API key.")
+
+
 def create_server(settings: Settings, runner: Runner | None = None
                   ) -> "BaseWSGIServer | MultiSocketServer":
     check_bind(settings)
+    check_origins(settings)
     app = create_app(settings, runner)
-    server = waitress.create_server(
+    try:
+        server = _create_waitress(app, settings)
+    except BaseException:
+        app.parts.runner.close()  # e.g. the port is taken: end the warm pool, remove its dirs
+        raise
+    # waitress's own 400/413/431 in OpenAI's shape (a body far over the limit is refused from
+    # its Content-Length, before it is read).
+    server_errors.install(server, body_limit=settings.max_body_bytes)
+    server.app_parts = app.parts  # type: ignore[attr-defined]
+    return server
+
+
+def _create_waitress(app: object, settings: Settings) -> "BaseWSGIServer | MultiSocketServer":
+    threads = settings.effective_threads()
+    return waitress.create_server(
         app,
         host=settings.host,
         port=settings.port,
-        threads=settings.effective_threads(),
+        threads=threads,
         # Reads the socket while a request runs, so a client that leaves is noticed at once
         # (environ["waitress.client_disconnected"]) and its CLI process ended.
         channel_request_lookahead=1,
         # The app answers oversize bodies itself in OpenAI's shape; this is only a backstop.
         max_request_body_size=settings.max_body_bytes + 64 * 1024,
+        max_request_header_size=settings.max_header_bytes,
+        # Closes idle keep-alive connections; never a request in flight (waitress only reaps
+        # channels without one), so slow streams are unaffected.
+        channel_timeout=settings.connection_idle_timeout,
+        # waitress counts its listener and wake-up pipe among the connections. Every stream
+        # and queued request holds a connection too: never fewer than the threads, so a full
+        # house of streams cannot keep /health and /v1/models from even connecting.
+        connection_limit=max(settings.max_connections, threads) + 2,
         ident="claude-max-api",
         clear_untrusted_proxy_headers=True,
     )
-    server.app_parts = app.parts  # type: ignore[attr-defined]
-    return server
 
 
 def server_url(server: "BaseWSGIServer | MultiSocketServer") -> str:
@@ -74,9 +111,10 @@ def server_url(server: "BaseWSGIServer | MultiSocketServer") -> str:
 
 def serve(settings: Settings, runner: Runner | None = None,
           on_ready: Callable[[str], None] | None = None) -> int:
+    configure_logging(settings.log_format)
     try:
         server = create_server(settings, runner)
-    except UnsafeBind as exc:
+    except (UnsafeBind, ValueError) as exc:
         print(f"claude-max-api: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -85,19 +123,27 @@ def serve(settings: Settings, runner: Runner | None = None,
         return 2
     parts = server.app_parts
     url = server_url(server)
-    log.info("claude-max-api listening on %s/v1 (%s)", url,
-             f"replaying {settings.replay}" if settings.replay else "live CLI")
-    if on_ready:
-        on_ready(url)
+    stopping = False
 
     def stop(signum: int, frame: object) -> None:
-        # End the CLI children first so streaming threads finish, then leave the loop.
+        # Stop accepting, end the CLI children (so streaming threads finish), leave the loop;
+        # waitress then waits for its threads. A second signal does not interrupt this.
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
         log.info("signal %d: stopping", signum)
-        threading.Thread(target=parts.runner.close, daemon=True).start()
+        stop_listening(server)
+        parts.runner.close()
         raise SystemExit(0)
 
+    # Installed before the server says it is ready, so an early signal still cleans up.
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        log.info("claude-max-api listening on %s/v1 (%s)", url,
+                 f"replaying {settings.replay}" if settings.replay else "live CLI")
+        if on_ready:
+            on_ready(url)
         server.run()
     finally:
         for sig, handler in previous.items():
@@ -105,3 +151,11 @@ def serve(settings: Settings, runner: Runner | None = None,
         parts.runner.close()
         server.close()
     return 0
+
+
+def stop_listening(server: "BaseWSGIServer | MultiSocketServer") -> None:
+    """Closes the listening socket(s), so new connections are refused during shutdown."""
+    listeners = [d for d in getattr(server, "map", {}).values()
+                 if isinstance(d, BaseWSGIServer)] or [server]
+    for listener in listeners:
+        wasyncore.dispatcher.close(listener)

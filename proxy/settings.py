@@ -55,11 +55,13 @@ class Settings:
     replay: str = _opt("", "Serve from the cassettes in this directory instead of running the CLI.")
     replay_timing: str = _opt("fast", "Replay speed: 'fast' or 'recorded' (the recorded line timing).")
     # --- concurrency -------------------------------------------------------------------
-    max_concurrent: int = _opt(4, "Maximum simultaneous CLI processes.")
+    max_concurrent: int = _opt(4, "Maximum simultaneous CLI processes, warm pool included.")
     queue_size: int = _opt(16, "Requests that may wait for a free CLI slot.")
     queue_timeout: float = _opt(30.0, "Seconds a request may wait for a slot before a 429.")
-    pool_size: int = _opt(0, "Pre-spawned CLI processes kept warm per model (0 turns it off).")
-    pool_models: list = _opt_list("Models to keep warm processes for.", flag="--pool-model")
+    pool_size: int = _opt(0, "Pre-spawned CLI processes kept warm per model (0 turns it off); "
+                             "they use room max_concurrent leaves free.")
+    pool_models: list = _opt_list("Models to keep warm processes for (empty: the models "
+                                  "requested recently).", flag="--pool-model")
     pool_max_idle: float = _opt(600.0, "Seconds a warm process may idle before it is recycled.")
     # --- security ----------------------------------------------------------------------
     api_keys: list = _opt_list("Accepted client API keys (Bearer or x-api-key); repeatable, or "
@@ -73,6 +75,13 @@ class Settings:
     max_body_bytes: int = _opt(8 * 1024 * 1024, "Maximum request body size in bytes (413).")
     max_messages: int = _opt(2048, "Maximum number of messages in one request.")
     max_prompt_chars: int = _opt(4 * 1024 * 1024, "Maximum rendered prompt size in characters.")
+    max_header_bytes: int = _opt(64 * 1024, "Maximum size of the request line and headers in "
+                                            "bytes (431).")
+    connection_idle_timeout: float = _opt(60.0, "Seconds an idle keep-alive connection stays "
+                                                "open (a running request is never cut).")
+    max_connections: int = _opt(100, "Maximum simultaneous client connections; more wait in "
+                                     "the kernel's backlog.")
+    login_check_ttl: float = _opt(60.0, "Seconds /health/ready caches the CLI's login check.")
     # --- models ------------------------------------------------------------------------
     extra_models: list = _opt_list("Additional model ids to serve (passed to the CLI as they are).",
                                    flag="--extra-model")
@@ -145,6 +154,15 @@ def load_settings(args: argparse.Namespace | None = None,
                   environ: Mapping[str, str] | None = None,
                   config_file: str | os.PathLike[str] | None = None) -> Settings:
     """Builds the effective settings: flags over environment over TOML over defaults."""
+    return resolve_settings(args, environ, config_file)[0]
+
+
+def resolve_settings(args: argparse.Namespace | None = None,
+                     environ: Mapping[str, str] | None = None,
+                     config_file: str | os.PathLike[str] | None = None
+                     ) -> tuple[Settings, dict[str, str]]:
+    """The effective settings and, per field, where its value came from (`flag --port`,
+    `env CLAUDE_MAX_API_PORT`, `file <path>` or `default`)."""
     environ = os.environ if environ is None else environ
     path = config_file or (getattr(args, "config_file", None) if args else None) \
         or environ.get(ENV_PREFIX + "CONFIG")
@@ -160,19 +178,29 @@ def load_settings(args: argparse.Namespace | None = None,
         raise ValueError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
 
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for name, f in known.items():
         raw: Any = None
+        sources[name] = "default"
         if args is not None and getattr(args, name, None) is not None:
             raw = getattr(args, name)
+            sources[name] = f"flag {flag_name(f)}"
         elif env_name(f) in environ:
             raw = environ[env_name(f)]
+            sources[name] = f"env {env_name(f)}"
         elif name in file_values or name.replace("_", "-") in file_values:
             raw = file_values.get(name, file_values.get(name.replace("_", "-")))
+            sources[name] = f"file {path}"
         if raw is not None:
             values[name] = _coerce(f, raw)
     settings = Settings(**values)
+    # A blank key (`--api-key ""`, `CLAUDE_MAX_API_KEY=`) is no key, never an accepted one.
+    settings.api_keys = [k.strip() for k in settings.api_keys if k.strip()]
     if settings.api_key_file:
         keys = Path(settings.api_key_file).read_text(encoding="utf-8").splitlines()
         settings.api_keys = settings.api_keys + [k.strip() for k in keys
                                                  if k.strip() and not k.lstrip().startswith("#")]
-    return settings
+        key_file = f"key file {settings.api_key_file}"
+        sources["api_keys"] = key_file if sources["api_keys"] == "default" else \
+            f"{sources['api_keys']} + {key_file}"
+    return settings, sources

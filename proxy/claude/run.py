@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from proxy.claude import failures
-from proxy.claude.events import Event, EventTranslator, Failed, Finished
+from proxy.claude.events import Event, EventTranslator, Failed, Finished, TextDelta
 from proxy.runners.base import CLIProcess
 
 POLL = 0.1
@@ -48,11 +48,12 @@ class CLIRun:
         self._clock = clock
         self.started_at = clock() if started_at is None else started_at
         self.first_output_at: float | None = None
+        self.first_text_at: float | None = None  # the first content (first-token latency)
         self.outcome: Event | None = None
 
     def events(self) -> Iterator[Event | Idle]:
         """Yields events until Finished or Failed (always the last one); raises ClientGone."""
-        last_output = self._clock()
+        last_output = last_probe = self._clock()
         try:
             while True:
                 try:
@@ -66,9 +67,13 @@ class CLIRun:
                 if now - self.started_at > self.limits.total:
                     yield from self._emit(Failed(failures.timeout("total", self.limits.total)))
                     return
-                if line is None:
+                # Probed between lines too: a non-streaming client that leaves while the CLI
+                # writes steadily must not keep its process running to the end.
+                if line is None or now - last_probe >= POLL:
+                    last_probe = now
                     if self.is_disconnected():
                         raise ClientGone()
+                if line is None:
                     if now - last_output > self.limits.idle:
                         yield from self._emit(Failed(failures.timeout("idle", self.limits.idle)))
                         return
@@ -78,6 +83,8 @@ class CLIRun:
                 if self.first_output_at is None:
                     self.first_output_at = now
                 for event in self.translator.feed(line):
+                    if self.first_text_at is None and isinstance(event, TextDelta):
+                        self.first_text_at = now
                     yield from self._emit(event)
                     if self.outcome is not None:
                         return

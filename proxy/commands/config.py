@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        effective = settings_mod.load_settings(args)
+        effective, sources = settings_mod.resolve_settings(args)
     except (ValueError, OSError) as exc:
         print(f"claude-max-api: {exc}", file=sys.stderr)
         return 2
@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     if args.as_json:
         print(json.dumps(values, indent=2))
     else:
+        width = max(len(f"{name} = {json.dumps(value)}") for name, value in values.items())
         for name, value in values.items():
-            print(f"{name} = {json.dumps(value)}")
+            line = f"{name} = {json.dumps(value)}"
+            print(f"{line:<{width}}  # {sources.get(name, 'default')}")
     return 0

@@ -1,7 +1,9 @@
-"""One log line per request: id, method, path, status, model, timings, tokens. Never content.
+"""One log line per request: id, method, path, status, model, timings, tokens. Never content
+(prompt and completion text only with `log_content`, an explicit opt-in).
 
 A streamed response is logged when its body ends (waitress closes it), so the line has the
-real duration, outcome and usage rather than the moment the headers left.
+real duration, outcome and usage rather than the moment the headers left. The same fields feed
+the metrics (`observe`), so the log and /metrics always agree.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import json
 import logging
 import re
 import secrets
+import sys
 import time
-from typing import Any
+from typing import Any, Callable, TextIO
 
 import falcon
 
@@ -20,9 +23,15 @@ log = logging.getLogger("claude_max_api.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+Observer = Callable[[falcon.Request, dict[str, Any]], None]
+
+
 class RequestLog:
-    def __init__(self, log_format: str = "text") -> None:
+    def __init__(self, log_format: str = "text", *, log_content: bool = False,
+                 observe: Observer | None = None) -> None:
         self.json = log_format == "json"
+        self.log_content = log_content
+        self.observe = observe
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.monotonic()
@@ -56,6 +65,8 @@ class RequestLog:
         run = getattr(ctx, "run", None)
         if run is not None and run.first_output_at is not None:
             out["first_output_ms"] = round((run.first_output_at - started) * 1000, 1)
+        if run is not None and getattr(run, "first_text_at", None) is not None:
+            out["first_token_ms"] = round((run.first_text_at - started) * 1000, 1)
         usage = getattr(ctx, "usage", None)
         finish = getattr(ctx, "finish_reason", None)
         error = getattr(ctx, "error_code", None)
@@ -72,11 +83,76 @@ class RequestLog:
             out["completion_tokens"] = usage.output_tokens
         if error:
             out["error"] = error
+        if self.log_content:
+            out.update(_content(req, resp, stream))
         return out
 
     def write(self, req: falcon.Request, resp: falcon.Response, stream: Any) -> None:
         fields = self.fields(req, resp, stream)
         if self.json:
-            log.info(json.dumps(fields, separators=(",", ":")))
+            message = json.dumps(fields, separators=(",", ":"))
         else:
-            log.info(" ".join(f"{k}={v}" for k, v in fields.items()))
+            message = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
+        log.info(message, extra={"fields": fields})
+        if self.observe is not None:
+            try:
+                self.observe(req, fields)
+            except Exception:  # metrics must never break a response
+                log.exception("recording metrics failed")
+
+
+def _text_value(value: Any) -> str:
+    # Quoted when it could break the line apart or fake a field (a path may hold %0A, spaces).
+    text = str(value)
+    if isinstance(value, str) and (not text or any(c.isspace() or c in '"=' or not c.isprintable()
+                                                   for c in text)):
+        return json.dumps(text)  # ASCII escapes: no U+2028 or other exotic line breaks either
+    return text
+
+
+def _content(req: falcon.Request, resp: falcon.Response, stream: Any) -> dict[str, Any]:
+    """Prompt and completion text, for `log_content` only."""
+    out: dict[str, Any] = {}
+    prompt = getattr(req.context, "prompt", None)
+    if prompt is not None:
+        if prompt.system:
+            out["system_prompt"] = prompt.system
+        out["prompt"] = "\n\n".join(prompt.blocks)
+    if stream is not None:
+        text = getattr(stream, "text", None)
+        if text is not None:
+            out["completion"] = "".join(text)
+    elif isinstance(resp.media, dict) and resp.media.get("object") == "chat.completion":
+        choices = resp.media.get("choices") or [{}]
+        out["completion"] = (choices[0].get("message") or {}).get("content")
+    return out
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger and either a request's fields or message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                  + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(), "logger": record.name}
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        else:
+            out["message"] = record.getMessage()
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(log_format: str = "text", stream: TextIO | None = None) -> None:
+    """Sets the root handler's format: JSON lines for `json`, else `time level logger message`."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(stream or sys.stderr))
+    formatter = JSONFormatter() if log_format == "json" else \
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in root.handlers:
+        handler.setFormatter(formatter)
+    root.setLevel(min(root.level or logging.INFO, logging.INFO))

@@ -1,0 +1,68 @@
+"""GET /health/ready: can this server answer a completion now? 200 if so, else 503 and why.
+
+Live mode: the CLI is found and has a login (probed cheaply and cached, see
+proxy/claude/probe.py). Replay mode: the cassette directory exists. Either way the CLI slots
+are not all busy with a full queue. The body follows the document's ReadinessResponse.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping
+
+import falcon
+
+from proxy.claude.probe import CLIProbe
+
+PoolState = Callable[[], Mapping[str, Any]]
+
+
+class Readiness:
+    def __init__(self, limiter_stats: Callable[[], Mapping[str, int]], *,
+                 probe: CLIProbe | None = None, replay_source: str | None = None,
+                 pool_state: PoolState | None = None) -> None:
+        """`pool_state`, if given, describes a warm process pool (added under `pool.warm`)."""
+        self.limiter_stats = limiter_stats
+        self.probe = probe
+        self.replay_source = replay_source
+        self.pool_state = pool_state
+
+    def report(self) -> dict[str, Any]:
+        reasons: list[str] = []
+        body: dict[str, Any] = {"status": "ready"}
+        if self.replay_source is not None:
+            available = os.path.isdir(self.replay_source)
+            body["mode"] = "replay"
+            body["replay"] = {"source": self.replay_source, "available": available}
+            if not available:
+                reasons.append(f"the replay directory {self.replay_source} does not exist")
+        elif self.probe is not None:
+            cli = self.probe.status()
+            body["mode"] = "live"
+            body["cli"] = cli.to_dict()
+            if not cli.found:
+                reasons.append("the Claude Code CLI was not found (install it, or set "
+                               "--claude-bin / CLAUDE_BIN)")
+            elif cli.logged_in is False:
+                reasons.append("the Claude Code CLI is not logged in (run `claude auth login` "
+                               "as the user that runs this server)")
+        else:
+            body["mode"] = "custom"
+        stats = self.limiter_stats()
+        body["pool"] = {"active": stats["active"], "limit": stats["max_active"]}
+        if self.pool_state is not None:
+            body["pool"]["warm"] = dict(self.pool_state())
+        body["queue"] = {"waiting": stats["waiting"], "limit": stats["max_waiting"],
+                         "rejected": stats["rejected"]}
+        if stats["active"] >= stats["max_active"] and stats["waiting"] >= stats["max_waiting"]:
+            reasons.append("at capacity: every CLI slot is busy and the wait queue is full")
+        if reasons:
+            body["status"] = "not_ready"
+            body["reason"] = "; ".join(reasons)
+        return body
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = self.report()
+        resp.status = falcon.HTTP_200 if body["status"] == "ready" else falcon.HTTP_503
+        resp.set_header("Cache-Control", "no-store")
+        resp.media = body

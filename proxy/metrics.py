@@ -1,0 +1,107 @@
+"""Prometheus metrics, in a registry each app owns (never the global default registry, so
+several apps in one process, as in the tests, keep separate counts).
+
+Observed once per request when its log line is written (for a stream: when the stream ends),
+so counts, durations and tokens describe finished requests. CLI slots and the wait queue are
+read from the limiter at scrape time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from proxy import __version__
+
+PREFIX = "claude_max_api"
+# The 0.0.4 text format (what the OpenAPI document declares; every Prometheus version reads it).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                   120.0, 300.0, 600.0)
+FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0, 120.0)
+# Not failures of the CLI: the client left, or the request never needed it.
+_NOT_CLI_FAILURES = frozenset({"client_disconnected"})
+
+
+class _LimiterCollector(Collector):
+    """CLI processes and queued requests, read from the limiter (and a warm pool) per scrape."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, int]],
+                 pool_state: Callable[[], Mapping[str, Any]] | None) -> None:
+        self.stats = stats
+        self.pool_state = pool_state
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats()
+        processes = GaugeMetricFamily(f"{PREFIX}_cli_processes",
+                                      "Requests holding a CLI slot (active) or waiting for one "
+                                      "(queued).", labels=["state"])
+        processes.add_metric(["active"], stats.get("active", 0))
+        processes.add_metric(["queued"], stats.get("waiting", 0))
+        yield processes
+        limits = GaugeMetricFamily(f"{PREFIX}_cli_limit",
+                                   "Configured maximum of active CLI processes and queued requests.",
+                                   labels=["state"])
+        limits.add_metric(["active"], stats.get("max_active", 0))
+        limits.add_metric(["queued"], stats.get("max_waiting", 0))
+        yield limits
+        yield CounterMetricFamily(f"{PREFIX}_capacity_rejections",
+                                  "Requests refused with 429 because every CLI slot and the queue "
+                                  "were full, or the wait timed out.",
+                                  value=stats.get("rejected", 0))
+        if self.pool_state is not None:
+            pool = GaugeMetricFamily(f"{PREFIX}_warm_pool", "State of the pre-spawned CLI pool.",
+                                     labels=["state"])
+            for key, value in sorted(self.pool_state().items()):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    pool.add_metric([str(key)], value)
+            yield pool
+
+
+class Metrics:
+    def __init__(self, limiter_stats: Callable[[], Mapping[str, int]] | None = None,
+                 pool_state: Callable[[], Mapping[str, Any]] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(f"{PREFIX}_http_requests", "HTTP requests by route template, "
+                                "method and status.", ["route", "method", "status"], registry=r)
+        self.latency = Histogram(f"{PREFIX}_http_request_duration_seconds",
+                                 "Time from request start to the end of the response (a stream's "
+                                 "end for streams).", ["route"], buckets=LATENCY_BUCKETS,
+                                 registry=r)
+        self.first_token = Histogram(f"{PREFIX}_first_token_seconds",
+                                     "Time from request start to the first content from the "
+                                     "model.", ["model"], buckets=FIRST_TOKEN_BUCKETS, registry=r)
+        self.cli_failures = Counter(f"{PREFIX}_cli_failures", "Failed CLI runs by error code "
+                                    "(the `code` of the OpenAI error returned).", ["code"],
+                                    registry=r)
+        self.tokens = Counter(f"{PREFIX}_tokens", "Tokens reported by the CLI, by model and kind "
+                              "(prompt includes cached input).", ["model", "kind"], registry=r)
+        info = Gauge(f"{PREFIX}_build_info", "The proxy's version.", ["version"], registry=r)
+        info.labels(__version__).set(1)
+        if limiter_stats is not None:
+            r.register(_LimiterCollector(limiter_stats, pool_state))
+
+    def observe(self, route: str, fields: Mapping[str, Any], cli_ran: bool = False) -> None:
+        """Records one finished request from its log fields."""
+        status = str(fields.get("status", 0))
+        self.requests.labels(route, fields.get("method", ""), status).inc()
+        self.latency.labels(route).observe(fields.get("duration_ms", 0.0) / 1000.0)
+        model = fields.get("model")
+        if model and fields.get("first_token_ms") is not None:
+            self.first_token.labels(model).observe(fields["first_token_ms"] / 1000.0)
+        if model:
+            for kind in ("prompt", "completion"):
+                count = fields.get(f"{kind}_tokens")
+                if count:
+                    self.tokens.labels(model, kind).inc(count)
+        code = fields.get("error")
+        if code and code not in _NOT_CLI_FAILURES and (cli_ran or str(code).startswith("claude_")):
+            self.cli_failures.labels(str(code)).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
