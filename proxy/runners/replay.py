@@ -1,0 +1,183 @@
+"""The replay runner: answers each invocation from a recorded cassette, no CLI needed.
+
+A request finds its cassette through the matcher (model, system prompt, blocks and output
+limit by default). No match is a 503 `fixture_not_found`, with the nearest cassettes in the
+log. A cassette can be replayed any number of times, concurrently.
+
+Timing: "fast" hands out every line at once, as if the CLI had already finished and its output
+sat in the pipe; "recorded" hands out each line at its recorded offset, so streams look as
+they did live. The replayed process behaves like a live one towards the proxy: `close()` is
+idempotent and ends the run (a run closed before its recorded exit reports 143, as the CLI
+does on SIGTERM), `exit_status()` waits like a live process would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+import threading
+import time
+from typing import Callable, Sequence
+
+from proxy.cassettes.cassette import Cassette
+from proxy.cassettes.matcher import DEFAULT_MATCH_ON, Matcher, describe
+from proxy.cassettes.persister import CassetteDirectory
+from proxy.claude.invocation import Invocation
+from proxy.errors import ProxyError
+from proxy.runners.base import ExitStatus
+
+log = logging.getLogger("claude_max_api.replay")
+
+TIMINGS = ("fast", "recorded")
+SIGTERM_EXIT = 143  # what the CLI exits with when the proxy ends it
+
+
+class ReplayRunner:
+    def __init__(self, cassettes: Sequence[Cassette], *, timing: str = "fast",
+                 matcher: Matcher | None = None, source: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if timing not in TIMINGS:
+            raise ValueError(f"replay timing must be one of {', '.join(TIMINGS)}, not {timing!r}")
+        self.cassettes = list(cassettes)
+        self.timing = timing
+        self.matcher = matcher or Matcher()
+        self.source = source or "the loaded cassettes"
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open: set[ReplayProcess] = set()
+        # Names of the cassettes replayed, latest last (diagnostics; bounded for long serving).
+        self.started: deque[str] = deque(maxlen=1000)
+
+    @classmethod
+    def from_directory(cls, path: str | os.PathLike[str], timing: str = "fast",
+                       match_on: Sequence[str] = DEFAULT_MATCH_ON) -> "ReplayRunner":
+        """Every cassette below `path`; ValueError (a clear one, for the command line) if the
+        directory is missing, holds no cassette or holds a damaged one."""
+        try:
+            cassettes = CassetteDirectory(path).load_all()
+        except FileNotFoundError as exc:
+            raise ValueError(f"cannot replay: {exc}") from None
+        if not cassettes:
+            raise ValueError(f"cannot replay: no cassettes below {path}")
+        return cls(cassettes, timing=timing, matcher=Matcher(match_on), source=str(path))
+
+    def find(self, invocation: Invocation) -> Cassette:
+        found = [c for c in self.cassettes if self.matcher.matches(invocation, c.invocation)]
+        if not found:
+            nearest = self.matcher.nearest(invocation, self.cassettes)
+            log.warning("replay: no cassette in %s matches %s (match_on: %s); nearest: %s",
+                        self.source, describe(invocation), ", ".join(self.matcher.match_on),
+                        "; ".join(n.describe() for n in nearest) or "none")
+            raise ProxyError(503, "No recorded CLI run matches this request (this server replays "
+                                  f"recordings: {describe(invocation)}). The server log names "
+                                  "the nearest recordings.", code="fixture_not_found")
+        if len(found) > 1:
+            log.warning("replay: %d cassettes match %s; using %s (others: %s)", len(found),
+                        describe(invocation), found[0].name,
+                        ", ".join(c.name for c in found[1:]))
+        return found[0]
+
+    def start(self, invocation: Invocation) -> "ReplayProcess":
+        cassette = self.find(invocation)
+        process = ReplayProcess(cassette, timing=self.timing, clock=self._clock,
+                                on_close=self._forget)
+        with self._lock:
+            self._open.add(process)
+            self.started.append(cassette.name)
+        log.debug("replay: %s (%s timing)", cassette.name, self.timing)
+        return process
+
+    def open_processes(self) -> list["ReplayProcess"]:
+        with self._lock:
+            return list(self._open)
+
+    def _forget(self, process: "ReplayProcess") -> None:
+        with self._lock:
+            self._open.discard(process)
+
+    def close(self) -> None:
+        for process in self.open_processes():
+            process.close()
+
+
+class ReplayProcess:
+    """One replayed CLI run: the cassette's stdout lines, then its exit status."""
+
+    def __init__(self, cassette: Cassette, *, timing: str = "fast",
+                 clock: Callable[[], float] = time.monotonic,
+                 on_close: Callable[["ReplayProcess"], None] | None = None) -> None:
+        self.cassette = cassette
+        self.timing = timing
+        self._clock = clock
+        self._on_close = on_close
+        self._started_at = clock()
+        self._next = 0
+        self._closed_at: float | None = None  # run time at close, None while open
+        self._wake = threading.Event()  # set by close(): ends any wait at once
+        self._lock = threading.Lock()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_at is not None
+
+    def _elapsed(self) -> float:
+        return self._clock() - self._started_at
+
+    def _exited(self) -> bool:
+        """Whether the recorded run would have ended by now."""
+        if self.timing == "fast":
+            return True
+        return self._elapsed() >= self.cassette.exit_offset
+
+    # -- CLIProcess -----------------------------------------------------------------------
+    def read_line(self, timeout: float) -> str | None:
+        lines = self.cassette.stdout
+        if self.closed:
+            raise EOFError
+        if self._next >= len(lines):
+            if self.cassette.ending.closed_by_proxy and self._next == len(lines):
+                self._next += 1  # warn once
+                log.warning("replay: %s ends where the recording proxy closed the run, but this "
+                            "proxy read on: the proxy's behaviour changed; re-record it",
+                            self.cassette.name)
+            raise EOFError
+        if self.timing == "recorded":
+            wait = self.cassette.offsets[self._next] - self._elapsed()
+            if wait > 0:
+                if wait > timeout:
+                    self._wake.wait(max(0.0, timeout))
+                    return None
+                self._wake.wait(wait)
+                if self.closed:
+                    raise EOFError
+        line = lines[self._next]
+        self._next += 1
+        return line
+
+    def exit_status(self, timeout: float | None = None) -> ExitStatus:
+        ending = self.cassette.ending
+        if self.closed:
+            # A run the proxy closed before its recorded end was ended by SIGTERM.
+            ended_early = self.timing == "recorded" \
+                and self._closed_at < self.cassette.exit_offset  # type: ignore[operator]
+            return ExitStatus(SIGTERM_EXIT, "") if ended_early else \
+                ExitStatus(ending.returncode, ending.stderr)
+        if not self._exited():
+            left = self.cassette.exit_offset - self._elapsed()
+            if timeout is not None and left > timeout:
+                self._wake.wait(max(0.0, timeout))
+                return ExitStatus(None, "")
+            self._wake.wait(max(0.0, left))
+            if self.closed:
+                return self.exit_status()
+        return ExitStatus(ending.returncode, ending.stderr)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self._closed_at = self._elapsed()
+        self._wake.set()
+        if self._on_close is not None:
+            self._on_close(self)

@@ -1,0 +1,85 @@
+"""What the proxy must answer for each catalogue entry, worked out from the entry's scenario
+(the stand-in's reply, usage and failure) and the proxy's rules (proxy/claude/failures.py),
+not copied from the cassettes. Every catalogue entry must have one (a test checks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ECHO = object()  # the stand-in's `{echo}`: the user message's text parts joined by newlines
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A 200 with this content and finish_reason (streamed and not)."""
+    content: object  # a str, or ECHO
+    finish_reason: str = "stop"
+    usage: tuple[int, int] = (100, 12)  # prompt_tokens, completion_tokens
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An HTTP error before any content, in both modes (a stream is held until it begins)."""
+    status: int
+    code: str
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokenStream:
+    """Fails after the answer began: an HTTP error without streaming; with streaming a 200
+    whose chunks carry `partial`, then an SSE error event with `code`."""
+    status: int
+    code: str
+    partial: str
+
+
+def _model(resolved: str) -> Answer:
+    return Answer(f"I am {resolved}.")
+
+
+EXPECTED: dict[str, object] = {
+    "plain_question": Answer("2 + 2 = 4.", usage=(21, 9)),
+    "multi_turn": Answer("Your name is Ada."),
+    "system_and_developer": Answer("Paris."),
+    "content_parts": Answer(ECHO),
+    "long_output": Answer("The quick brown fox jumps over the lazy dog. " * 400, usage=(100, 4000)),
+    "unicode_emoji_cjk": Answer(ECHO),
+    "unicode_rtl_combining": Answer(ECHO),
+    "hostile_text": Answer(ECHO),
+    "prompt_1mb": Answer("I read all of it.", usage=(262000, 12)),
+    "prompt_dashes": Answer(ECHO),
+    # Aliases resolve to the newest model of the family (CLI 2.1.332); full ids pass as they are.
+    "model_claude_opus_4": _model("claude-opus-5-5"),
+    "model_claude_sonnet_4": _model("claude-sonnet-5-5"),
+    "model_claude_haiku_4": _model("claude-haiku-5-5"),
+    "model_opus": _model("claude-opus-5-5"),
+    "model_sonnet": _model("claude-sonnet-5-5"),
+    "model_haiku": _model("claude-haiku-5-5"),
+    "model_claude_sonnet_4_5": _model("claude-sonnet-4-5"),
+    "stop_max_tokens": Answer("Rome was founded, according to legend, in 753", "length",
+                              usage=(100, 16)),
+    # Cut before "STOP"; output tokens estimated at 4 characters each (24 chars -> 6).
+    "stop_client_sequence": Answer("one two three four five ", usage=(100, 6)),
+    "stop_upstream_sequence": Answer("Something."),
+    "thinking": Answer("17 * 3 = 51."),
+    # Both model calls' text, separated; usage is the sum of both calls.
+    "tool_use_refused": Answer("Let me look.\n\nI cannot run tools here.", usage=(200, 24)),
+    "upstream_401": Refused(503, "upstream_authentication_failed"),
+    "upstream_429_retry_after": Refused(429, "rate_limit_exceeded", retry_after="2"),
+    "upstream_429_then_ok": Answer("Third time lucky."),
+    "upstream_500": Refused(502, "upstream_error"),
+    "upstream_529": Refused(503, "upstream_overloaded", retry_after="1"),
+    "upstream_529_fallback": Answer("Answered by claude-haiku-5-5."),
+    "upstream_400_prompt_too_long": Refused(400, "context_length_exceeded"),
+    "upstream_unreachable": Refused(502, "upstream_unreachable"),
+    "not_logged_in": Refused(503, "claude_not_logged_in"),
+    "killed_mid_stream": BrokenStream(502, "claude_cli_crashed", partial="Once upon "),
+    # The CLI recovers from a dropped stream by asking again without streaming; the text it
+    # had streamed is continued, not repeated. Usage counts both attempts.
+    "upstream_dropped_mid_stream": Answer("Once upon a time the connection", usage=(200, 13)),
+    # ...and from an error event the same way; its usage counts the abandoned attempt too.
+    "upstream_error_event": Answer("Once upon a time the stream", usage=(200, 13)),
+    "garbage_cli": Refused(502, "claude_cli_bad_output"),
+    "slow_stream": Answer("Slow and steady wins the race."),
+}

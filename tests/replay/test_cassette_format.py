@@ -1,0 +1,166 @@
+"""The cassette file format, the directory persister and the matcher."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proxy.cassettes import serializer
+from proxy.cassettes.cassette import Cassette, Ending, RecordedInvocation, Recording
+from proxy.cassettes.matcher import DEFAULT_MATCH_ON, STRICT_MATCH_ON, Matcher
+from proxy.cassettes.persister import CassetteDirectory, CassetteExists
+from proxy.claude.invocation import Invocation
+from tests.replay.conftest import CASSETTES
+
+
+def _cassette(name="one", lines=('{"type":"result","result":"ok"}',), prompt="hello",
+              model="sonnet", **invocation) -> Cassette:
+    inv = RecordedInvocation.of(Invocation(model=model, blocks=(prompt,), **invocation))
+    return Cassette(name=name, invocation=inv, stdout=tuple(lines),
+                    offsets=tuple(0.1 * i for i in range(len(lines))), exit_offset=1.0,
+                    ending=Ending(0, "", False),
+                    recording=Recording(description="test", scenario={"reply_text": "ok"}),
+                    cli_version="9.9.9")
+
+
+# -- serializer --------------------------------------------------------------------------
+
+def test_every_fixture_is_exactly_what_the_serializer_writes():
+    """No hand edits: loading and dumping a fixture gives the file back byte for byte."""
+    files = sorted(CASSETTES.glob("*.json"))
+    assert len(files) >= 30
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        assert serializer.dumps(serializer.loads(text, file.stem)) == text, file.name
+
+
+@pytest.mark.parametrize("line", [
+    '{"type":"system","subtype":"init","cwd":"<CWD>"}',
+    '{"text":"caf\u00e9 \U0001F600 \\u0001 \\"q\\" \\\\ \u2028"}',
+    '{"lone":"\\ud800"}',                       # a lone surrogate, as JSON.stringify writes it
+    '{"spaced": 1}',                            # not the compact form: kept as a string
+    '{"type":"result","cost":1e-05}',           # Python would write 1e-05 the same
+    "Welcome to Claude Code!",
+    '{"truncated":',
+    "",
+    "\x1b[31mred\x1b[0m",
+])
+def test_each_stdout_line_survives_a_round_trip_byte_for_byte(line):
+    cassette = _cassette(lines=(line,))
+    again = serializer.loads(serializer.dumps(cassette), "one")
+    assert again.stdout == (line,)
+
+
+def test_json_lines_are_embedded_as_objects_one_per_file_line():
+    cassette = _cassette(lines=('{"a":1}', "plain", '{"b":[2]}'))
+    text = serializer.dumps(cassette)
+    assert '    {"a":1},\n    "plain",\n    {"b":[2]}\n' in text
+    data = json.loads(text)
+    assert data["stdout"] == [{"a": 1}, "plain", {"b": [2]}]
+
+
+def test_timing_is_one_line_at_the_end_and_left_out_of_comparisons():
+    text = serializer.dumps(_cassette(lines=("x", "y")))
+    assert text.rstrip().splitlines()[-2] == '  "timing_ms": {"exit":1000,"stdout":[0,100]}'
+    assert "timing_ms" not in serializer.comparable(_cassette())
+
+
+def test_the_full_model_round_trips():
+    cassette = _cassette(system_prompt="sys", max_output_tokens=16,
+                         extra_env=(("A", "1"),))
+    again = serializer.loads(serializer.dumps(cassette), "one")
+    assert again == cassette
+
+
+def test_unknown_format_versions_and_non_cassettes_are_refused():
+    data = json.loads(serializer.dumps(_cassette()))
+    data["format_version"] = 99
+    with pytest.raises(serializer.CassetteFormatError, match="version 99"):
+        serializer.from_data(data, "x")
+    with pytest.raises(serializer.CassetteFormatError, match="not a cassette"):
+        serializer.loads('{"format": "something-else"}', "x")
+    with pytest.raises(serializer.CassetteFormatError, match="not JSON"):
+        serializer.loads("{nope", "x")
+
+
+# -- persister ----------------------------------------------------------------------------
+
+def test_saving_refuses_to_overwrite_unless_asked(tmp_path):
+    directory = CassetteDirectory(tmp_path)
+    path = directory.save(_cassette(prompt="first"))
+    assert path == tmp_path / "one.json"
+    with pytest.raises(CassetteExists):
+        directory.save(_cassette(prompt="second"))
+    assert directory.load("one").invocation.blocks[0].full == "first"
+    directory.save(_cassette(prompt="second"), overwrite=True)
+    assert directory.load("one").invocation.blocks[0].full == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json"]  # no temp files left
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+
+
+def test_loading_finds_nested_cassettes_and_skips_other_json(tmp_path):
+    directory = CassetteDirectory(tmp_path)
+    directory.save(_cassette(name="top"))
+    directory.save(_cassette(name="nested/deeper"))
+    (tmp_path / "catalogue.json").write_text('{"format": "claude-max-api-catalogue"}')
+    assert [c.name for c in directory.load_all()] == ["nested/deeper", "top"]
+
+
+def test_a_damaged_cassette_is_an_error_not_a_silent_skip(tmp_path):
+    text = serializer.dumps(_cassette())
+    (tmp_path / "broken.json").write_text(text[:-40], encoding="utf-8")
+    with pytest.raises(serializer.CassetteFormatError, match="broken.json"):
+        CassetteDirectory(tmp_path).load_all()
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs", "sp ace", ""])
+def test_names_cannot_leave_the_directory(tmp_path, name):
+    with pytest.raises(ValueError):
+        CassetteDirectory(tmp_path).path_for(name)
+
+
+# -- matcher ------------------------------------------------------------------------------
+
+def test_default_match_on_compares_model_prompt_and_output_limit():
+    recorded = _cassette(max_output_tokens=5).invocation
+    matcher = Matcher()
+    assert matcher.match_on == DEFAULT_MATCH_ON
+    same = Invocation(model="sonnet", blocks=("hello",), max_output_tokens=5)
+    assert matcher.matches(same, recorded)
+    assert matcher.failures(Invocation(model="opus", blocks=("hello",), max_output_tokens=5),
+                            recorded) == ["model"]
+    assert matcher.failures(Invocation(model="sonnet", blocks=("hello", "x"),
+                                       max_output_tokens=5), recorded) == ["blocks"]
+    assert matcher.failures(Invocation(model="sonnet", blocks=("hello",)), recorded) \
+        == ["max_output_tokens"]
+    assert matcher.failures(Invocation(model="sonnet", system_prompt="s", blocks=("hello",),
+                                       max_output_tokens=5), recorded) == ["system_prompt"]
+
+
+def test_strict_matching_also_compares_argv_stdin_and_env():
+    recorded = _cassette().invocation
+    strict = Matcher(STRICT_MATCH_ON)
+    assert strict.matches(Invocation(model="sonnet", blocks=("hello",)), recorded)
+    changed = Invocation(model="sonnet", blocks=("hello",), extra_env=(("X", "1"),))
+    assert strict.failures(changed, recorded) == ["extra_env"]
+
+
+def test_custom_matchers_and_unknown_names():
+    recorded = _cassette().invocation
+    loose = Matcher([lambda inv, rec: inv.blocks[0].lower() == rec.blocks[0].full.lower()])
+    assert loose.matches(Invocation(model="opus", blocks=("HELLO",)), recorded)
+    with pytest.raises(ValueError, match="unknown matcher"):
+        Matcher(["model", "prompt"])
+    with pytest.raises(ValueError):
+        Matcher([])
+
+
+def test_nearest_ranks_by_differing_fields_then_prompt_similarity():
+    cassettes = [_cassette(name="far", prompt="completely unrelated words", model="opus"),
+                 _cassette(name="close", prompt="hello there", model="sonnet"),
+                 _cassette(name="closer", prompt="hello therd", model="sonnet")]
+    near = Matcher().nearest(Invocation(model="sonnet", blocks=("hello there!",)), cassettes)
+    assert [n.name for n in near] == ["close", "closer", "far"]
+    assert near[0].differs_in == ("blocks",)
+    assert "differs in blocks" in near[0].describe()
