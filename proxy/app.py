@@ -94,7 +94,7 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
 
-    health = Health(lambda: {"concurrency": limiter.stats()})
+    health = Health()  # liveness only; state is in /health/ready, behind the key
     models_resource = Models(models)
     chat = ChatCompletions(service, RequestValidator(document),
                            max_body_bytes=settings.max_body_bytes,

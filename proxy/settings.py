@@ -126,10 +126,12 @@ def _coerce(f: dataclasses.Field, raw: Any) -> Any:
         if text in ("0", "false", "no", "off", ""):
             return False
         raise ValueError(f"{f.name}: expected a boolean, got {raw!r}")
-    if kind is int:
-        return int(raw)
-    if kind is float:
-        return float(raw)
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except (TypeError, ValueError):
+            what = "a whole number" if kind is int else "a number"
+            raise ValueError(f"{f.name}: expected {what}, got {raw!r}") from None
     return str(raw)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from proxy.http.logging import JSONFormatter, configure_logging
 from proxy.standin.scenario import Scenario
-from tests.security.client import call
+from tests.support.http import call
 
 pytestmark = pytest.mark.live
 

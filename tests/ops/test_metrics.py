@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.metrics import Metrics
 from proxy.standin.scenario import Scenario
-from tests.security.client import call
+from tests.support.http import call
 
 pytestmark = pytest.mark.live
 

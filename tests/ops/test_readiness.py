@@ -13,7 +13,7 @@ from proxy.contract.validation import validate_response
 from proxy.runners.live import LiveRunner, WorkRoot, find_claude
 from proxy.settings import Settings
 from tests.conftest import CLI_VERSION
-from tests.security.client import call
+from tests.support.http import call
 from tests.support.servers import cli_environ, running_proxy
 
 pytestmark = pytest.mark.live

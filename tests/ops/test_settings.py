@@ -121,3 +121,10 @@ def test_config_command_reports_bad_input():
 
 def test_the_pinned_cli_version_matches_pyproject():
     assert PINNED_CLI_VERSION == pinned_cli_version()
+
+
+def test_a_bad_number_names_the_setting():
+    import pytest
+    from proxy.settings import load_settings
+    with pytest.raises(ValueError, match="port: expected a whole number, got 'abc'"):
+        load_settings(environ={"CLAUDE_MAX_API_PORT": "abc"})

@@ -18,7 +18,7 @@ from proxy.contract.validation import validate_response
 from proxy.http.middleware.auth import KeyRing
 from proxy.server import UnsafeBind, check_bind
 from proxy.settings import Settings, load_settings
-from tests.security.client import call
+from tests.support.http import call
 from tests.support.servers import running_proxy
 
 KEYS = ["key-one-0123456789", "key-two-abcdefghij"]

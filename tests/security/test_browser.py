@@ -8,7 +8,7 @@ import pytest
 from proxy.contract.validation import validate_response
 from proxy.http.middleware.hosts import HostGuard
 from proxy.settings import Settings
-from tests.security.client import call, chat_body
+from tests.support.http import call, chat_body
 from tests.support.servers import running_proxy
 
 APP = "https://app.example.com"

@@ -10,7 +10,7 @@ import pytest
 
 from proxy.contract.validation import validate_response
 from proxy.settings import Settings
-from tests.security.client import call, chat_body, raw
+from tests.support.http import call, chat_body, raw
 from tests.support.servers import running_proxy
 
 BODY_LIMIT = 4096

@@ -1,4 +1,5 @@
-"""GET /health: liveness. The process answers, so it is alive."""
+"""GET /health: liveness. The process answers, so it is alive. It is public (probes often
+cannot send a key), so it says nothing else; /health/ready has the state."""
 
 from __future__ import annotations
 
@@ -6,11 +7,5 @@ import falcon
 
 
 class Health:
-    def __init__(self, state: "callable[[], dict] | None" = None) -> None:
-        self.state = state
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = {"status": "ok"}
-        if self.state is not None:
-            body.update(self.state())
-        resp.media = body
+        resp.media = {"status": "ok"}
