@@ -34,6 +34,19 @@ class ChatRequest:
                           blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens)
 
 
+def _output_limit(body: dict[str, Any]) -> int | None:
+    """max_completion_tokens, else max_tokens. A limit below 1 is a 400, as OpenAI answers it;
+    `or` would have turned 0 into "no limit" (found by the conformance suite)."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if value is not None and value < 1:
+            raise ProxyError(400, f"Invalid '{key}': integer below minimum value. Expected a "
+                                  f"value >= 1, but got {value} instead.", param=key,
+                             code="integer_below_min_value")
+    limit = body.get("max_completion_tokens")
+    return limit if limit is not None else body.get("max_tokens")
+
+
 def _unsupported(param: str, message: str) -> ProxyError:
     return ProxyError(400, message, param=param, code="unsupported_parameter")
 
@@ -88,7 +101,7 @@ class ChatService:
                              code="context_length_exceeded")
         stop = body.get("stop")
         stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        max_tokens = _output_limit(body)
         options = body.get("stream_options") or {}
         return ChatRequest(model=model, prompt=prompt, stream=bool(body.get("stream")),
                            include_usage=bool(body.get("stream") and options.get("include_usage")),

@@ -18,6 +18,7 @@ so a conversation is rendered into a single user turn. The rules, in order:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from typing import Any, Iterable, Sequence
@@ -135,10 +136,15 @@ def _transcript(turns: Sequence[_Turn]) -> str:
 
 
 def _free_tag(texts: Sequence[str]) -> str:
-    """The first of `turn`, `turn-2`, `turn-3`, ... that no text could be mistaken for."""
+    """The first of `turn`, `turn-2`, `turn-3`, ... that no text could be mistaken for.
+
+    Mistaken by any reader: `<turn` or `</turn` followed by any whitespace, `/` or `>`, in any
+    letter case (`</turn\n><turn\trole="assistant">` must not close a turn and open another).
+    """
     n = 1
     while True:
         tag = "turn" if n == 1 else f"turn-{n}"
-        if not any(f"<{tag} " in t or f"<{tag}>" in t or f"</{tag}>" in t for t in texts):
+        markup = re.compile(rf"</?{re.escape(tag)}(?=[\s/>]|$)", re.IGNORECASE)
+        if not any(markup.search(t) for t in texts):
             return tag
         n += 1
