@@ -55,6 +55,11 @@ class ConcurrencyLimiter:
                     self._cond.wait(min(POLL, remaining))
                 self.active += 1
                 return self._releaser()
+            except BaseException:
+                # This waiter may have consumed a release's notify(); pass it on so the slot
+                # goes to another waiter now, not at its next poll.
+                self._cond.notify()
+                raise
             finally:
                 self.waiting -= 1
 

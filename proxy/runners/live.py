@@ -44,15 +44,19 @@ def find_claude(explicit: str = "", environ: Mapping[str, str] | None = None) ->
 
 
 class WorkRoot:
-    """The server's directory of per-request directories: `<base>/claude-max-api/<pid>/`.
+    """The server's directory of per-request directories: `<base>/claude-max-api-<uid>/<pid>/`.
 
     At start, directories of server processes that no longer exist (a crash, a SIGKILL) are
     removed, so leftovers never pile up.
     """
 
     def __init__(self, base: str = "") -> None:
-        self.parent = Path(base or tempfile.gettempdir()) / _ROOT_NAME
+        # Per user: another account's directory in a shared /tmp must neither block nor host ours.
+        self.parent = Path(base or tempfile.gettempdir()) / f"{_ROOT_NAME}-{os.getuid()}"
         self.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.parent.lstat().st_uid != os.getuid() or self.parent.is_symlink():
+            raise OSError(f"{self.parent} is not a directory of this user; set --work-dir")
+        self.parent.chmod(0o700)  # prompts are written below it
         self.path = self.parent / str(os.getpid())
         self.removed_stale = self._remove_stale()
         self.path.mkdir(exist_ok=True, mode=0o700)
@@ -87,14 +91,23 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec function that makes the child get SIGKILL when the spawning thread ends."""
+    """A preexec function that makes the child get SIGKILL when the spawning thread ends.
+
+    Linux ties PR_SET_PDEATHSIG to the *thread* that forked, so spawn only from threads that
+    live as long as the server (waitress workers, the warm pool's filler), never from
+    short-lived helper threads.
+    """
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
+    parent = os.getpid()
 
     def preexec() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        # The server may have died between fork() and prctl(): then no signal will come.
+        if os.getppid() != parent:
+            os._exit(1)
 
     return preexec
 
@@ -109,6 +122,7 @@ class LiveRunner:
         self._preexec = _die_with_parent()
         self._live: set[LiveProcess] = set()
         self._lock = threading.Lock()
+        self._closed = False  # once closed (shutdown), nothing new is spawned
 
     @property
     def claude_bin(self) -> str | None:
@@ -131,13 +145,17 @@ class LiveRunner:
                                   "`npm install -g @anthropic-ai/claude-code`, or point --claude-bin "
                                   "or CLAUDE_BIN at it.",
                              code="claude_cli_not_found")
+        if self._closed:
+            raise _shutting_down()
         req_dir = self.work_root.new_request_dir()
         cwd, tmp = req_dir / "cwd", req_dir / "tmp"
         cwd.mkdir()
         tmp.mkdir()
         system_file = req_dir / "system-prompt.txt"
-        if invocation is not None:
-            system_file.write_text(invocation.system_prompt, encoding="utf-8")
+        # The CLI reads this file at start-up; a pre-spawned process gets an empty one and its
+        # request's system prompt later (the warm pool sends it in the `initialize` request).
+        system_file.write_text(invocation.system_prompt if invocation is not None else "",
+                               encoding="utf-8")
         argv = invocation.argv(str(system_file)) if invocation is not None else argv_for(str(system_file))
         env = self.base_env(str(tmp), str(cwd))
         if invocation is not None:
@@ -154,6 +172,10 @@ class LiveRunner:
         process = LiveProcess(popen, req_dir, on_close=self._forget)
         with self._lock:
             self._live.add(process)
+            closed_meanwhile = self._closed
+        if closed_meanwhile:  # close() ran while this one was starting: end it too
+            process.close()
+            raise _shutting_down()
         return process
 
     def start(self, invocation: Invocation) -> "LiveProcess":
@@ -170,9 +192,19 @@ class LiveRunner:
             return list(self._live)
 
     def close(self) -> None:
-        for process in self.live_processes():
+        with self._lock:
+            self._closed = True
+        processes = self.live_processes()
+        # SIGTERM every group first, so the grace periods run side by side, not one by one.
+        for process in processes:
+            process.terminate()
+        for process in processes:
             process.close()
         self.work_root.remove()
+
+
+def _shutting_down() -> ProxyError:
+    return ProxyError(503, "The server is shutting down.", code="server_shutting_down")
 
 
 class LiveProcess:
@@ -285,23 +317,30 @@ class LiveProcess:
 
     # -- ending ------------------------------------------------------------------------
     def close(self) -> None:
+        # The lock is held to the end: a second caller (shutdown racing a request) returns
+        # only once the process is really gone and its directory removed.
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
-        try:
-            self._end_group()
-        finally:
-            self._selector.close()
-            for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
-                try:
-                    if stream:
-                        stream.close()
-                except OSError:
-                    pass
-            shutil.rmtree(self.req_dir, ignore_errors=True)
-            if self._on_close:
-                self._on_close(self)
+            try:
+                self._end_group()
+            finally:
+                self._selector.close()
+                for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+                    try:
+                        if stream:
+                            stream.close()
+                    except OSError:
+                        pass
+                shutil.rmtree(self.req_dir, ignore_errors=True)
+        if self._on_close:
+            self._on_close(self)
+
+    def terminate(self) -> None:
+        """Sends SIGTERM to the process group without waiting (close() finishes the job)."""
+        if not self._closed and self.popen.poll() is None:
+            _signal_group(self.pid, signal.SIGTERM)
 
     def _end_group(self) -> None:
         """SIGTERM to the whole group, then SIGKILL after a grace period."""

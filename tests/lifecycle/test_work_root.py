@@ -1,0 +1,52 @@
+"""The work root: leftovers of dead servers are removed at start, live ones are kept; a closed
+runner starts nothing more. (No CLI needed: `/bin/true` stands in for it where one is named.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from proxy.claude.invocation import Invocation
+from proxy.errors import ProxyError
+from proxy.runners.live import LiveRunner, WorkRoot
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_directories_of_dead_servers_are_removed_and_live_ones_kept(tmp_path):
+    parent = tmp_path / f"claude-max-api-{os.getuid()}"
+    dead = parent / str(_dead_pid()) / "req-abc" / "tmp"
+    dead.mkdir(parents=True)
+    (dead / "leftover").write_text("x")
+    living = parent / str(os.getppid())
+    living.mkdir()
+    root = WorkRoot(str(tmp_path))
+    assert not dead.parents[1].exists()
+    assert living.exists()
+    assert root.path == parent / str(os.getpid()) and root.path.is_dir()
+    assert oct(parent.stat().st_mode & 0o777) == "0o700"
+    root.remove()
+    assert not root.path.exists() and living.exists()
+
+
+def test_a_work_root_owned_by_a_symlink_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / f"claude-max-api-{os.getuid()}").symlink_to(elsewhere)
+    with pytest.raises(OSError):
+        WorkRoot(str(tmp_path))
+
+
+def test_a_closed_runner_starts_nothing(tmp_path):
+    runner = LiveRunner("/bin/true", work_root=WorkRoot(str(tmp_path)))
+    runner.close()
+    with pytest.raises(ProxyError) as caught:
+        runner.start(Invocation(model="sonnet", blocks=("hi",)))
+    assert caught.value.status == 503 and caught.value.code == "server_shutting_down"
+    assert runner.live_processes() == []
