@@ -101,12 +101,15 @@ class RequestLog:
                 log.exception("recording metrics failed")
 
 
+# Printable ASCII but space, `"` and `=`: such a value can neither split the line nor fake a field.
+_PLAIN = re.compile(r'[!#-<>-~]+')
+
+
 def _text_value(value: Any) -> str:
-    # Quoted when it could break the line apart or fake a field (a path may hold %0A, spaces).
+    # Anything else is quoted (a path may hold %0A, spaces; ASCII escapes rule out U+2028 too).
     text = str(value)
-    if isinstance(value, str) and (not text or any(c.isspace() or c in '"=' or not c.isprintable()
-                                                   for c in text)):
-        return json.dumps(text)  # ASCII escapes: no U+2028 or other exotic line breaks either
+    if isinstance(value, str) and not _PLAIN.fullmatch(text):
+        return json.dumps(text)
     return text
 
 

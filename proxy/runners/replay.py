@@ -31,6 +31,7 @@ log = logging.getLogger("claude_max_api.replay")
 
 TIMINGS = ("fast", "recorded")
 SIGTERM_EXIT = 143  # what the CLI exits with when the proxy ends it
+_MEMO_SIZE = 4096
 
 
 class ReplayRunner:
@@ -48,6 +49,8 @@ class ReplayRunner:
         self._open: set[ReplayProcess] = set()
         # Names of the cassettes replayed, latest last (diagnostics; bounded for long serving).
         self.started: deque[str] = deque(maxlen=1000)
+        # Invocations are frozen and hashable: a request seen before skips the linear match.
+        self._found: dict[Invocation, Cassette] = {}
 
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str], timing: str = "fast",
@@ -63,6 +66,9 @@ class ReplayRunner:
         return cls(cassettes, timing=timing, matcher=Matcher(match_on), source=str(path))
 
     def find(self, invocation: Invocation) -> Cassette:
+        known = self._found.get(invocation)
+        if known is not None:
+            return known
         found = [c for c in self.cassettes if self.matcher.matches(invocation, c.invocation)]
         if not found:
             nearest = self.matcher.nearest(invocation, self.cassettes)
@@ -76,6 +82,9 @@ class ReplayRunner:
             log.warning("replay: %d cassettes match %s; using %s (others: %s)", len(found),
                         describe(invocation), found[0].name,
                         ", ".join(c.name for c in found[1:]))
+        if len(self._found) >= _MEMO_SIZE:
+            self._found.clear()
+        self._found[invocation] = found[0]
         return found[0]
 
     def start(self, invocation: Invocation) -> "ReplayProcess":

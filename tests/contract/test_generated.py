@@ -41,3 +41,18 @@ def test_generated_invalid_requests_get_a_short_issue(case):
     assert issue is not None, case.body
     assert issue.code and len(issue.message) < 300
     assert issue.param is None or not issue.param.startswith((".", "["))
+
+
+REFERENCE = OURS._schemas.validator(SCHEMA)      # jsonschema, which words the errors
+FAST = OURS._fast_validator(SCHEMA)              # jsonschema-rs, which checks every request
+
+
+@FEW
+@given(CHAT.as_strategy(generation_mode=GenerationMode.POSITIVE)
+       | CHAT.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+def test_the_fast_validator_agrees_with_the_reference(case):
+    try:
+        fast = FAST.is_valid(case.body)
+    except (ValueError, TypeError, OverflowError):
+        return  # not a JSON value (the request path then uses the reference alone)
+    assert fast == REFERENCE.is_valid(case.body), case.body
