@@ -1,0 +1,172 @@
+"""The requests the checks send, by name. Several checks judge one exchange, so each probe is
+sent once per run (the cassette holds it once, matched on its name and body).
+
+Probes are built to be deterministic against a real model too: a tiny `max_tokens` forces
+`finish_reason: "length"`, counting gives a predictable text to cut with `stop`, and
+`temperature: 0` everywhere a repeatable answer matters. Whether a model repeats a text
+exactly is up to the model, so the checks that rely on it are `should`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from conformance.exchange import Request
+
+if TYPE_CHECKING:
+    from conformance.checks.base import Context
+
+UNKNOWN_MODEL = "conformance-no-such-model"
+UNICODE_SAMPLE = ("Grüße, naïve café — 你好，世界 — こんにちは — مرحبا — שלום — "
+                  "👩‍💻🎉 — 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — e\u0301 — \"quoted\" back\\slash <tag>")
+PARTS = ("Alpha bravo.", "Charlie delta.")
+REPEAT = ("Repeat the user's message exactly, character for character, with nothing before "
+          "or after it.")
+COUNT_PROMPT = "Count from 1 to 20, separated by spaces. Reply with the numbers only."
+LONG_PROMPT = "Write a long essay about the history of the printing press."
+HELLO = [{"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+         {"role": "user", "content": "Say hello in one short sentence."}]
+NEVER_STOP = "zq-conformance-never-zq"
+# A 1x1 transparent PNG: the smallest image a vision-capable server can decode.
+TINY_PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+            "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+JSON_PROMPT = "Reply with a JSON object whose only key is \"greeting\" and whose value is \"hello\"."
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+
+
+def _chat(ctx: "Context", **fields: Any) -> dict[str, Any]:
+    return {"model": ctx.model, **fields}
+
+
+def _hello(ctx: "Context", **extra: Any) -> dict[str, Any]:
+    return _chat(ctx, messages=HELLO, max_tokens=100, **extra)
+
+
+def _long(ctx: "Context", **extra: Any) -> dict[str, Any]:
+    return _chat(ctx, messages=[{"role": "user", "content": LONG_PROMPT}], **extra)
+
+
+def _count(ctx: "Context", **extra: Any) -> dict[str, Any]:
+    return _chat(ctx, messages=[{"role": "user", "content": COUNT_PROMPT}], temperature=0,
+                 max_tokens=100, **extra)
+
+
+def _repeat(ctx: "Context", content: Any, **extra: Any) -> dict[str, Any]:
+    return _chat(ctx, messages=[{"role": "system", "content": REPEAT},
+                                {"role": "user", "content": content}],
+                 temperature=0, max_tokens=200, **extra)
+
+
+def stop_word(text: str) -> str | None:
+    """The stop sequence cut out of the model's own counting answer: its middle word."""
+    words = text.split()
+    return words[len(words) // 2] if len(words) >= 3 else None
+
+
+def _stop(ctx: "Context", as_list: bool, **extra: Any) -> dict[str, Any]:
+    word = ctx.stop_word()
+    return _count(ctx, stop=[NEVER_STOP, word] if as_list else word, **extra)
+
+
+def _chat_probe(name: str, build: Callable[["Context"], Any]) -> Callable[["Context"], Request]:
+    return lambda ctx: Request.json(name, "/chat/completions", build(ctx))
+
+
+def _oversized(ctx: "Context") -> Request:
+    filler = "lorem ipsum " * (ctx.options.oversized_bytes // 12 + 1)
+    payload = _chat(ctx, messages=[{"role": "user", "content": filler}], max_tokens=1)
+    return Request.json("errors.oversized", "/chat/completions", payload)
+
+
+PROBES: dict[str, Callable[["Context"], Request]] = {
+    # models
+    "models.list": lambda ctx: Request("models.list", "GET", "/models"),
+    "models.retrieve": lambda ctx: Request("models.retrieve", "GET", f"/models/{ctx.model}"),
+    "models.retrieve_unknown": lambda ctx: Request("models.retrieve_unknown", "GET",
+                                                   f"/models/{UNKNOWN_MODEL}"),
+    # completions
+    "chat.basic": _chat_probe("chat.basic", _hello),
+    "chat.stream": _chat_probe("chat.stream", lambda ctx: _hello(ctx, stream=True)),
+    "chat.stream_usage": _chat_probe("chat.stream_usage", lambda ctx: _hello(
+        ctx, stream=True, stream_options={"include_usage": True})),
+    "chat.stream_usage_false": _chat_probe("chat.stream_usage_false", lambda ctx: _hello(
+        ctx, stream=True, stream_options={"include_usage": False})),
+    # parameters
+    "chat.max_tokens": _chat_probe("chat.max_tokens", lambda ctx: _long(ctx, max_tokens=1)),
+    "chat.max_completion_tokens": _chat_probe("chat.max_completion_tokens", lambda ctx: _long(
+        ctx, max_completion_tokens=1)),
+    "chat.max_tokens_zero": _chat_probe("chat.max_tokens_zero", lambda ctx: _hello(
+        ctx) | {"max_tokens": 0}),
+    "chat.max_tokens_stream": _chat_probe("chat.max_tokens_stream", lambda ctx: _long(
+        ctx, max_tokens=1, stream=True)),
+    "chat.count": _chat_probe("chat.count", _count),
+    "chat.stop_string": _chat_probe("chat.stop_string", lambda ctx: _stop(ctx, False)),
+    "chat.stop_array": _chat_probe("chat.stop_array", lambda ctx: _stop(ctx, True)),
+    "chat.stop_stream": _chat_probe("chat.stop_stream", lambda ctx: _stop(
+        ctx, False, stream=True)),
+    "chat.count_stream": _chat_probe("chat.count_stream", lambda ctx: _count(ctx, stream=True)),
+    "chat.tools": _chat_probe("chat.tools", lambda ctx: _chat(
+        ctx, max_tokens=100, tools=[WEATHER_TOOL], tool_choice="auto",
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}])),
+    "chat.json_object": _chat_probe("chat.json_object", lambda ctx: _chat(
+        ctx, max_tokens=100, temperature=0, response_format={"type": "json_object"},
+        messages=[{"role": "user", "content": JSON_PROMPT}])),
+    "chat.n": _chat_probe("chat.n", lambda ctx: _hello(ctx, n=2)),
+    "chat.temperature_zero": _chat_probe("chat.temperature_zero", lambda ctx: _hello(
+        ctx, temperature=0)),
+    "chat.temperature_too_high": _chat_probe("chat.temperature_too_high", lambda ctx: _hello(
+        ctx, temperature=3)),
+    "chat.common_fields": _chat_probe("chat.common_fields", lambda ctx: _hello(
+        ctx, temperature=1, top_p=1, presence_penalty=0, frequency_penalty=0, seed=7,
+        user="conformance-suite")),
+    "chat.unknown_field": _chat_probe("chat.unknown_field", lambda ctx: _hello(
+        ctx, x_conformance_unknown_field={"nested": True})),
+    # content
+    "chat.parts": _chat_probe("chat.parts", lambda ctx: _repeat(
+        ctx, [{"type": "text", "text": t} for t in PARTS])),
+    "chat.image": _chat_probe("chat.image", lambda ctx: _chat(
+        ctx, max_tokens=50, messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What colour is this image?"},
+            {"type": "image_url", "image_url": {"url": TINY_PNG}}]}])),
+    "chat.unicode": _chat_probe("chat.unicode", lambda ctx: _repeat(ctx, UNICODE_SAMPLE)),
+    "chat.unicode_stream": _chat_probe("chat.unicode_stream", lambda ctx: _repeat(
+        ctx, UNICODE_SAMPLE, stream=True)),
+    "chat.developer": _chat_probe("chat.developer", lambda ctx: _chat(
+        ctx, max_tokens=100, messages=[
+            {"role": "developer", "content": "You are a helpful assistant. Answer briefly."},
+            {"role": "user", "content": "Say hello in one short sentence."}])),
+    "chat.multi_turn": _chat_probe("chat.multi_turn", lambda ctx: _chat(
+        ctx, max_tokens=100, messages=[
+            {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+            {"role": "user", "content": "My name is Ada."},
+            {"role": "assistant", "content": "Nice to meet you, Ada."},
+            {"role": "user", "content": "What is my name?"}])),
+    # errors
+    "errors.malformed_json": lambda ctx: Request(
+        "errors.malformed_json", "POST", "/chat/completions",
+        b'{"model": "' + (ctx.model or "").encode() + b'", "messages": [{"role": "user", ',
+        "application/json"),
+    "errors.content_type": lambda ctx: Request.json(
+        "errors.content_type", "/chat/completions", _hello(ctx)).as_content_type("text/plain"),
+    "errors.missing_messages": _chat_probe("errors.missing_messages", lambda ctx: _chat(ctx)),
+    "errors.empty_messages": _chat_probe("errors.empty_messages", lambda ctx: _chat(
+        ctx, messages=[])),
+    "errors.bad_role": _chat_probe("errors.bad_role", lambda ctx: _chat(
+        ctx, messages=[{"role": "wizard", "content": "Say hello."}])),
+    "errors.wrong_type": _chat_probe("errors.wrong_type", lambda ctx: _chat(
+        ctx, messages="Say hello.")),
+    "errors.unknown_model": _chat_probe("errors.unknown_model", lambda ctx: {
+        "model": UNKNOWN_MODEL, "messages": HELLO, "max_tokens": 16}),
+    "errors.unknown_model_stream": _chat_probe("errors.unknown_model_stream", lambda ctx: {
+        "model": UNKNOWN_MODEL, "messages": HELLO, "max_tokens": 16, "stream": True}),
+    "errors.oversized": _oversized,
+    "errors.unknown_route": lambda ctx: Request("errors.unknown_route", "GET",
+                                                "/conformance-no-such-route"),
+    "errors.wrong_method": lambda ctx: Request("errors.wrong_method", "GET", "/chat/completions"),
+    # authentication
+    "auth.missing_key": lambda ctx: Request("auth.missing_key", "GET", "/models", auth="none"),
+    "auth.wrong_key": lambda ctx: Request("auth.wrong_key", "GET", "/models", auth="wrong"),
+}

@@ -1,0 +1,40 @@
+"""Validation against the OFFICIAL OpenAI schemas (strict and lenient profiles) and against this
+project's document, through `proxy.contract`.
+
+"strict" is the official spec as published (`message.refusal` and `choices[].logprobs` are
+required); "lenient" drops those two, which real servers, and clients, treat as optional.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema.exceptions import best_match
+
+
+class SchemasUnavailable(Exception):
+    """Neither the official spec nor the vendored subset is available (e.g. an installed wheel)."""
+
+
+def official_errors(name: str, obj: Any, profile: str = "lenient", limit: int = 5) -> list[str]:
+    from proxy.contract.official import official_validator
+
+    try:
+        validator = official_validator(name, profile)
+    except FileNotFoundError as exc:
+        raise SchemasUnavailable(str(exc)) from None
+    found = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
+    return [_describe(e) for e in found[:limit]]
+
+
+def document_errors(name: str, obj: Any) -> list[str]:
+    from proxy.contract.validation import validate_response
+
+    return validate_response(name, obj)
+
+
+def _describe(error: Any) -> str:
+    leaf = best_match([error]) or error
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in leaf.absolute_path)
+    message = leaf.message if len(leaf.message) <= 240 else leaf.message[:237] + "..."
+    return f"{path.lstrip('.') or '<root>'}: {message}"

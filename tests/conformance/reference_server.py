@@ -1,0 +1,445 @@
+"""A small, deliberately breakable OpenAI-compatible server for testing the conformance checks.
+
+Without faults it conforms (the whole catalogue passes against it); each fault is one named
+deviation, chosen so that a specific check must fail. It is a WSGI app served by waitress on a
+loopback port, validating requests with the project's own contract (proxy.contract), and its
+"model" is a few deterministic rules: repeat the user when the system prompt asks for it,
+count when asked to count, otherwise greet. Tokens are whitespace-separated words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import waitress
+
+from proxy.contract.document import load_document
+from proxy.contract.validation import RequestValidator
+
+MODEL = "ref-model"
+CREATED = 1_750_000_000
+MAX_BODY = 8 * 1024 * 1024
+GREETING = "Hello! This is the reference server."
+COUNT = " ".join(str(i) for i in range(1, 21))
+
+FAULTS = frozenset({
+    "models_html", "models_no_created", "models_hide_model", "retrieve_missing", "retrieve_any",
+    "chat_text_plain", "completion_choice_no_index", "completion_no_refusal", "created_ms",
+    "wrong_model_echo", "empty_content", "finish_length_always", "fixed_id", "usage_bad_total",
+    "sse_as_json_type", "sse_bad_line", "chunk_no_finish_key",
+    "chunk_ids_vary", "no_role", "double_finish", "no_done", "stream_empty_content",
+    "usage_always", "usage_in_choice_chunk", "stream_differs", "ignore_max_tokens",
+    "ignore_max_completion_tokens", "stream_length_as_stop", "max_tokens_zero_unlimited", "ignore_stop", "stop_only_string",
+    "stream_ignores_stop", "n_ignored", "reject_temperature_zero", "no_temperature_range",
+    "reject_seed", "unknown_field_500", "tools_500", "ignore_response_format", "parts_500",
+    "first_part_only", "image_500", "mojibake", "nfd", "split_utf8", "reject_developer",
+    "reject_assistant", "bad_json_500", "accept_text_plain", "no_validation", "param_null",
+    "error_type_wrong", "unknown_model_400", "unknown_model_no_code", "stream_error_in_band",
+    "no_body_limit", "route_404_html", "method_405_plain", "sse_cacheable", "no_request_id",
+    "auth_optional", "auth_any_key", "error_plain_text",
+})
+
+
+class HTTPFailure(Exception):
+    def __init__(self, status: int, message: str, *, param: str | None = None,
+                 code: str | None = None, type: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = (
+            status, message, param, code, type)
+
+
+@dataclass
+class Behaviour:
+    faults: frozenset[str] = frozenset()
+    api_key: str | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - FAULTS
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}")
+
+    def has(self, fault: str) -> bool:
+        return fault in self.faults
+
+
+_STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 404: "404 Not Found",
+           405: "405 Method Not Allowed", 413: "413 Payload Too Large",
+           415: "415 Unsupported Media Type", 500: "500 Internal Server Error"}
+
+
+class ReferenceApp:
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.b = behaviour
+        self.validator = RequestValidator()
+        self.known_fields = set(load_document()["components"]["schemas"][
+            "CreateChatCompletionRequest"]["properties"])
+
+    # ------------------------------------------------------------------ WSGI
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        headers: list[tuple[str, str]] = []
+        if not self.b.has("no_request_id"):
+            headers.append(("x-request-id", "req_" + uuid.uuid4().hex[:16]))
+        try:
+            status, more, body = self.route(environ)
+        except HTTPFailure as exc:
+            status, more, body = self.error(exc)
+        except Exception as exc:  # what a careless server does: a bare 500
+            status, more, body = 500, [("Content-Type", "text/plain")], \
+                f"Internal Server Error: {type(exc).__name__}".encode()
+        start_response(_STATUS.get(status, f"{status} Error"), headers + more)
+        return body if isinstance(body, list) or hasattr(body, "__next__") else [body]
+
+    def error(self, exc: HTTPFailure) -> tuple[int, list, bytes]:
+        if self.b.has("error_plain_text"):
+            return exc.status, [("Content-Type", "text/plain")], exc.message.encode()
+        error = {"message": exc.message,
+                 "type": "error" if self.b.has("error_type_wrong") else exc.type,
+                 "param": None if self.b.has("param_null") else exc.param, "code": exc.code}
+        return exc.status, [("Content-Type", "application/json")], \
+            json.dumps({"error": error}).encode()
+
+    def route(self, environ: dict) -> tuple[int, list, Any]:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        self.b.calls.append(f"{method} {path}")
+        self.authenticate(environ)
+        if path == "/v1/models":
+            if method != "GET":
+                return self.wrong_method()
+            return self.models()
+        if path.startswith("/v1/models/"):
+            return self.model(path[len("/v1/models/"):])
+        if path == "/v1/chat/completions":
+            if method != "POST":
+                return self.wrong_method()
+            return self.chat(environ)
+        if self.b.has("route_404_html"):
+            return 404, [("Content-Type", "text/html")], b"<h1>Not Found</h1>"
+        raise HTTPFailure(404, f"Invalid URL ({method} {path})", code="not_found")
+
+    def wrong_method(self) -> tuple[int, list, bytes]:
+        if self.b.has("method_405_plain"):
+            return 405, [("Content-Type", "text/plain")], b"Method Not Allowed"
+        raise HTTPFailure(405, "Method not allowed", code="method_not_allowed")
+
+    def authenticate(self, environ: dict) -> None:
+        if not self.b.api_key:
+            return
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        if not given and self.b.has("auth_optional"):
+            return
+        if given and self.b.has("auth_any_key"):
+            return
+        if given != f"Bearer {self.b.api_key}":
+            raise HTTPFailure(401, "Incorrect API key provided.", code="invalid_api_key",
+                              type="authentication_error")
+
+    # ------------------------------------------------------------------ models
+
+    def model_object(self, model_id: str) -> dict:
+        entry = {"id": model_id, "object": "model", "created": CREATED, "owned_by": "reference"}
+        if self.b.has("models_no_created"):
+            del entry["created"]
+        return entry
+
+    def models(self) -> tuple[int, list, bytes]:
+        ids = ["other-model"] if self.b.has("models_hide_model") else [MODEL, "other-model"]
+        body = json.dumps({"object": "list", "data": [self.model_object(i) for i in ids]})
+        kind = "text/html" if self.b.has("models_html") else "application/json"
+        return 200, [("Content-Type", kind)], body.encode()
+
+    def model(self, model_id: str) -> tuple[int, list, bytes]:
+        if (model_id == MODEL and not self.b.has("retrieve_missing")) or self.b.has("retrieve_any"):
+            return 200, [("Content-Type", "application/json")], \
+                json.dumps(self.model_object(model_id)).encode()
+        raise HTTPFailure(404, f"The model '{model_id}' does not exist", param="model",
+                          code="model_not_found")
+
+    # ------------------------------------------------------------------ chat
+
+    def read_body(self, environ: dict) -> Any:
+        media = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        if media != "application/json" and not self.b.has("accept_text_plain"):
+            raise HTTPFailure(415, f"Unsupported Content-Type {media!r}",
+                              code="unsupported_media_type")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        if length > MAX_BODY and not self.b.has("no_body_limit"):
+            raise HTTPFailure(413, "The request body is too large.", code="request_too_large")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            if self.b.has("bad_json_500"):
+                raise RuntimeError("cannot parse") from None
+            raise HTTPFailure(400, "We could not parse the JSON body of your request.",
+                              code="invalid_json") from None
+
+    def validate(self, body: Any) -> None:
+        if self.b.has("no_validation"):
+            return
+        checked = body
+        if self.b.has("no_temperature_range") and isinstance(body, dict) \
+                and isinstance(body.get("temperature"), (int, float)):
+            checked = {**body, "temperature": 1}
+        issue = self.validator.validate("CreateChatCompletionRequest", checked)
+        if issue is not None:
+            raise HTTPFailure(400, issue.message, param=issue.param, code=issue.code)
+
+    def chat(self, environ: dict) -> tuple[int, list, Any]:
+        body = self.read_body(environ)
+        stream = isinstance(body, dict) and body.get("stream") is True
+        try:
+            return self.complete(body, stream)
+        except HTTPFailure as exc:
+            if stream and self.b.has("stream_error_in_band"):
+                error = {"error": {"message": exc.message, "type": exc.type,
+                                   "param": exc.param, "code": exc.code}}
+                return 200, [("Content-Type", "text/event-stream")], \
+                    [f"data: {json.dumps(error)}\n\n".encode(), b"data: [DONE]\n\n"]
+            raise
+
+    def complete(self, body: Any, stream: bool) -> tuple[int, list, Any]:
+        self.validate(body)
+        if set(body) - self.known_fields and self.b.has("unknown_field_500"):
+            raise RuntimeError("unexpected keyword argument")
+        if body["model"] != MODEL:
+            status = 400 if self.b.has("unknown_model_400") else 404
+            raise HTTPFailure(status, f"The model '{body['model']}' does not exist",
+                              param="model",
+                              code=None if self.b.has("unknown_model_no_code")
+                              else "model_not_found")
+        if body.get("temperature") == 0 and self.b.has("reject_temperature_zero"):
+            raise HTTPFailure(400, "temperature must be positive", param="temperature")
+        if "seed" in body and self.b.has("reject_seed"):
+            raise HTTPFailure(400, "seed is not supported", param="seed")
+        if body.get("tools") and self.b.has("tools_500"):
+            raise RuntimeError("tools")
+        messages = body["messages"]
+        for message in messages:
+            if message["role"] == "developer" and self.b.has("reject_developer"):
+                raise HTTPFailure(400, "Unknown role developer", param="messages")
+            if message["role"] == "assistant" and self.b.has("reject_assistant"):
+                raise HTTPFailure(400, "Assistant messages are not supported", param="messages")
+            content = message.get("content")
+            if isinstance(content, list):
+                if self.b.has("parts_500"):
+                    raise RuntimeError("content parts")
+                if self.b.has("image_500") and any(
+                        isinstance(p, dict) and p.get("type") == "image_url" for p in content):
+                    raise RuntimeError("image")
+        limit = body.get("max_completion_tokens")
+        if limit is None or self.b.has("ignore_max_completion_tokens"):
+            limit = body.get("max_tokens")
+        if self.b.has("ignore_max_tokens"):
+            limit = None
+        if isinstance(limit, int) and limit < 1 and self.b.has("max_tokens_zero_unlimited"):
+            limit = None
+        if isinstance(limit, int) and limit < 1:
+            raise HTTPFailure(400, "max_tokens must be at least 1", param="max_tokens")
+        stops = body.get("stop")
+        stops = [stops] if isinstance(stops, str) else list(stops or [])
+        if self.b.has("ignore_stop") or (self.b.has("stop_only_string")
+                                         and isinstance(body.get("stop"), list)):
+            stops = []
+        if stream and self.b.has("stream_ignores_stop"):
+            stops = []
+        n = body.get("n") or 1
+        if self.b.has("n_ignored"):
+            n = 1
+        text = self.answer(body, messages)
+        results = [self.generate(text, limit, stops) for _ in range(n)]
+        prompt_tokens = sum(len(_text(m).split()) for m in messages)
+        if stream:
+            return self.stream(body, results, prompt_tokens)
+        return self.completion(body, results, prompt_tokens)
+
+    def answer(self, body: dict, messages: list) -> str:
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema") \
+                and not self.b.has("ignore_response_format"):
+            return '{"greeting": "hello"}'
+        if body.get("tools") and body.get("tool_choice") != "none":
+            return ""
+        system = " ".join(_text(m) for m in messages if m["role"] in ("system", "developer"))
+        users = [m for m in messages if m["role"] == "user"]
+        last = users[-1] if users else messages[-1]
+        if "Repeat the user's message exactly" in system:
+            parts = _parts(last)
+            if self.b.has("first_part_only"):
+                parts = parts[:1]
+            text = "\n".join(parts)
+        elif "Count from 1 to 20" in _text(last):
+            text = COUNT
+        else:
+            text = GREETING
+        if self.b.has("mojibake"):
+            text = "".join(c if ord(c) < 128 else "\ufffd" for c in text)
+        if self.b.has("nfd"):
+            text = unicodedata.normalize("NFD", text)
+        if self.b.has("empty_content"):
+            text = ""
+        return text
+
+    def generate(self, text: str, limit: int | None, stops: list[str]) -> tuple[list[str], str]:
+        """(pieces of text, finish_reason): a piece is a word with its trailing space."""
+        cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+        finish = "stop"
+        if cut >= 0:
+            text = text[:cut]
+        pieces = _pieces(text)
+        if limit is not None and len(pieces) > limit:
+            pieces, finish = pieces[:limit], "length"
+        if self.b.has("finish_length_always"):
+            finish = "length"
+        return pieces, finish
+
+    def identity(self) -> dict:
+        return {"id": "chatcmpl-fixed" if self.b.has("fixed_id")
+                else "chatcmpl-" + uuid.uuid4().hex,
+                "created": CREATED * 1000 + 123 if self.b.has("created_ms") else _now(),
+                "model": "some-other-model" if self.b.has("wrong_model_echo") else MODEL}
+
+    def usage(self, prompt: int, completion: int) -> dict:
+        total = prompt + completion + (5 if self.b.has("usage_bad_total") else 0)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+    def completion(self, body: dict, results: list, prompt_tokens: int) -> tuple[int, list, bytes]:
+        choices = []
+        for index, (pieces, finish) in enumerate(results):
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces),
+                                       "refusal": None}
+            if body.get("tools") and body.get("tool_choice") != "none":
+                name = body["tools"][0].get("function", {}).get("name", "tool")
+                message["content"] = None
+                message["tool_calls"] = [{"id": "call_1", "type": "function", "function": {
+                    "name": name, "arguments": '{"city": "Paris"}'}}]
+                finish = "tool_calls"
+            choice = {"index": index, "message": message, "logprobs": None,
+                      "finish_reason": finish}
+            if self.b.has("completion_choice_no_index"):
+                del choice["index"]
+            if self.b.has("completion_no_refusal"):
+                del choice["logprobs"]
+                del message["refusal"]
+            choices.append(choice)
+        completion_tokens = max(1, sum(len(p) for p, _ in results))
+        out = {**self.identity(), "object": "chat.completion", "choices": choices,
+               "usage": self.usage(prompt_tokens, completion_tokens)}
+        kind = "text/plain" if self.b.has("chat_text_plain") else "application/json"
+        return 200, [("Content-Type", kind)], json.dumps(out, ensure_ascii=False).encode()
+
+    def stream(self, body: dict, results: list, prompt_tokens: int) -> tuple[int, list, Iterator]:
+        options = body.get("stream_options") or {}
+        include_usage = options.get("include_usage") is True or self.b.has("usage_always")
+        identity = self.identity()
+        b = self.b
+
+        def chunk(choices: list, usage: Any = None) -> bytes:
+            data = {**identity, "object": "chat.completion.chunk", "choices": choices}
+            if b.has("chunk_ids_vary"):
+                data["id"] = "chatcmpl-" + uuid.uuid4().hex
+            if include_usage:
+                data["usage"] = usage
+            return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+        def choice(index: int, delta: dict, finish: str | None = None) -> dict:
+            c: dict[str, Any] = {"index": index, "delta": delta, "logprobs": None,
+                                 "finish_reason": finish}
+            if b.has("chunk_no_finish_key") and finish is None:
+                del c["finish_reason"]
+            return c
+
+        def events() -> Iterator[bytes]:
+            if b.has("sse_bad_line"):
+                yield b"garbage-without-a-colon\n\n"
+            for index, (pieces, finish) in enumerate(results):
+                role = {} if b.has("no_role") else {"role": "assistant"}
+                yield chunk([choice(index, {**role, "content": ""})])
+                if b.has("stream_differs"):
+                    pieces = pieces[:-1]
+                if not b.has("stream_empty_content"):
+                    for piece in pieces:
+                        if b.has("split_utf8"):
+                            raw = piece.encode("utf-8")
+                            for i in range(len(raw)):
+                                yield chunk([choice(index, {"content": raw[i:i + 1].decode(
+                                    "utf-8", errors="replace")})])
+                            continue
+                        yield chunk([choice(index, {"content": piece})])
+                if finish == "length" and b.has("stream_length_as_stop"):
+                    finish = "stop"
+                yield chunk([choice(index, {}, finish)])
+                if b.has("double_finish"):
+                    yield chunk([choice(index, {}, finish)])
+            if include_usage:
+                usage = self.usage(prompt_tokens, max(1, sum(len(p) for p, _ in results)))
+                usage_choices = [choice(0, {})] if b.has("usage_in_choice_chunk") else []
+                yield chunk(usage_choices, usage)
+            if not b.has("no_done"):
+                yield b"data: [DONE]\n\n"
+
+        kind = "application/json" if b.has("sse_as_json_type") else "text/event-stream"
+        headers = [("Content-Type", kind)]
+        if not b.has("sse_cacheable"):
+            headers.append(("Cache-Control", "no-cache"))
+        return 200, headers, events()
+
+
+def _now() -> int:
+    import time
+    return int(time.time())
+
+
+def _pieces(text: str) -> list[str]:
+    pieces, current = [], ""
+    for char in text:
+        current += char
+        if char == " ":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _parts(message: dict) -> list[str]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return [content]
+    return [p.get("text", "") for p in content or [] if isinstance(p, dict)
+            and p.get("type") == "text"]
+
+
+def _text(message: dict) -> str:
+    return " ".join(_parts(message)) if isinstance(message, dict) else ""
+
+
+@contextlib.contextmanager
+def serve_reference(behaviour: Behaviour | None = None) -> Iterator[str]:
+    """Serves the reference app on 127.0.0.1; yields its OpenAI base URL (…/v1)."""
+    server = waitress.create_server(ReferenceApp(behaviour or Behaviour()), host="127.0.0.1",
+                                    port=0, threads=4, max_request_body_size=64 * 1024 * 1024)
+    closing = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            if not closing.is_set():   # closing from another thread can break select()
+                raise
+
+    thread = threading.Thread(target=run, daemon=True, name="reference-openai")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}/v1"
+    finally:
+        closing.set()
+        server.close()
+        thread.join(10)
