@@ -76,8 +76,8 @@ class Invocation:
         if self.max_output_tokens is not None:
             out["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(self.max_output_tokens)
             if self.max_output_tokens <= THINKING_MIN_BUDGET:
-                # Thinking would spend the small budget before any answer, and for 4.x models
-                # the CLI would ask for a 1024-token thinking budget above max_tokens, which
-                # the API refuses.
+                # For models with budgeted thinking (4.x) the CLI would ask for a 1024-token
+                # budget above max_tokens, which the API refuses; this turns it off (measured:
+                # `thinking: disabled`). Adaptive thinking (5.x) is not affected by it.
                 out["MAX_THINKING_TOKENS"] = "0"
         return out

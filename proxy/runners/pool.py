@@ -59,6 +59,16 @@ class _Warm:
     ready_since: float
 
 
+# What a warm process can still be given per request (apply_flag_settings); measured: the
+# CLI applies CLAUDE_CODE_MAX_OUTPUT_TOKENS this way but not MAX_THINKING_TOKENS.
+_LATE_ENV = frozenset({"CLAUDE_CODE_MAX_OUTPUT_TOKENS"})
+
+
+def warm_can_serve(invocation: Invocation) -> bool:
+    """Whether a pre-spawned process can take this request, or it needs a cold spawn."""
+    return not invocation.extra_env and set(invocation.env()) <= _LATE_ENV
+
+
 def control_request(request_id: str, subtype: str, **fields: Any) -> str:
     return json.dumps({"type": "control_request", "request_id": request_id,
                        "request": {"subtype": subtype, **fields}}, separators=(",", ":"))
@@ -182,7 +192,7 @@ class WarmPool:
                 raise ProxyError(503, "The server is shutting down.", code="server_shutting_down")
             self._serving += 1
             self._demand[invocation.model] = self._clock()
-            warm = self._take(invocation.model) if not invocation.extra_env else None
+            warm = self._take(invocation.model) if warm_can_serve(invocation) else None
             while warm is None and self._serving + self._idle_count() + self._spawning \
                     > self.max_processes:
                 victim = self._oldest_idle()
@@ -191,7 +201,7 @@ class WarmPool:
                     self.counts["evicted"] += 1
                 else:                   # only a spawn in flight holds the room: it lands in ms
                     self._cond.wait(0.05)
-                    warm = self._take(invocation.model) if not invocation.extra_env else None
+                    warm = self._take(invocation.model) if warm_can_serve(invocation) else None
             self.counts["hits" if warm else "misses"] += 1
             self._cond.notify_all()  # the filler replaces what was taken
         for victim in victims:

@@ -206,12 +206,21 @@ def test_the_http_layer_is_served_by_the_pool_unawares(standin, pool_for):
         stream = client.chat.completions.create(model="claude-sonnet-4", stream=True,
                                                 messages=[{"role": "user", "content": "hi"}])
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "warm hello"
-        reply = client.chat.completions.create(model="sonnet", max_tokens=77, messages=[
+        reply = client.chat.completions.create(model="sonnet", max_tokens=2077, messages=[
             {"role": "system", "content": "You are pooled."}, {"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "warm hello"
         assert pool.state()["hits"] == 2
         body = standin.requests_for("lc-pool-http")[-1].body
-        assert body["system"][-1]["text"] == "You are pooled." and body["max_tokens"] == 77
+        assert body["system"][-1]["text"] == "You are pooled." and body["max_tokens"] == 2077
         import httpx
         ready = httpx.get(proxy.url + "/health/ready", timeout=30).json()
         assert ready["pool"]["warm"]["hits"] == 2
+
+
+def test_a_small_output_limit_gets_a_cold_process():
+    # MAX_THINKING_TOKENS (set for limits under the CLI's 1024-token thinking budget) cannot be
+    # given to a running CLI: measured, apply_flag_settings leaves `thinking` as it was.
+    from proxy.runners.pool import warm_can_serve
+    assert warm_can_serve(Invocation(model="sonnet", max_output_tokens=2000))
+    assert not warm_can_serve(Invocation(model="sonnet", max_output_tokens=100))
+    assert not warm_can_serve(Invocation(model="sonnet", extra_env=(("X", "1"),)))
