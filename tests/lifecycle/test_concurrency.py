@@ -117,6 +117,9 @@ def test_streams_and_a_full_queue_do_not_starve_health_or_models(hanging_runner)
             assert _wait_stats(proxy, active=3)
             clients += [RawClient(proxy.url, chat_body(stream=True)) for _ in range(3)]
             assert _wait_stats(proxy, waiting=3)
+            # A child forked a moment ago may not have exec'd `claude` yet: wait for all three.
+            assert wait_until(lambda: len(claude_children(os.getpid())) == 3, 10)
+            time.sleep(0.3)
             pids = claude_children(os.getpid())
             assert len(pids) == 3  # the cap: queued requests hold no process
             with httpx.Client(timeout=10) as http:
