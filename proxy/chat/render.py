@@ -8,7 +8,10 @@ so a conversation is rendered into a single user turn. The rules, in order:
   and not a coding-agent persona, and they sit where Claude gives instructions most weight.
   (A system message later in the conversation stays at its place in the transcript.)
 * A conversation that is one unnamed user message is sent as it is: each text part becomes its
-  own text block, exactly as a direct API call would send it.
+  own text block, exactly as a direct API call would send it. Unless its last text part starts
+  with `/`: the CLI reads that as a slash command even with `--disable-slash-commands` (a
+  built-in name such as `/help` is answered by the CLI itself and never reaches the model, any
+  other gets a reminder injected), so such a message goes as a one-turn transcript instead.
 * Anything longer is a transcript: a fixed preamble, then one `<turn role="...">` element per
   message, in order. If any text contains the tag itself, a numbered tag (`turn-2`, ...) that
   no text contains is used instead, so turns always stay distinguishable without escaping text.
@@ -71,9 +74,10 @@ def render(messages: Sequence[dict[str, Any]]) -> Prompt:
         lead, conversation = 0, turns
     system = "\n\n".join(t.text for t in turns[:lead] if t.text)
 
-    if len(conversation) == 1 and conversation[0].role == "user" and conversation[0].name is None:
-        blocks = tuple(b for b in _text_parts(messages[lead]) if b)
-    else:
+    single = len(conversation) == 1 and conversation[0].role == "user" \
+        and conversation[0].name is None
+    blocks = tuple(b for b in _text_parts(messages[lead]) if b) if single else ()
+    if not single or (blocks and blocks[-1].startswith("/")):  # see "slash command" above
         blocks = (_transcript(conversation),)
     if not blocks:
         raise ProxyError(400, "The conversation has no text to send: Claude does not accept an "

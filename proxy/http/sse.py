@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# SSE is always UTF-8; saying so keeps clients that default text/* to ISO-8859-1 (`requests`)
+# from garbling every non-ASCII delta.
+CONTENT_TYPE = "text/event-stream; charset=utf-8"
 DONE = b"data: [DONE]\n\n"
 HEARTBEAT = b": keep-alive\n\n"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -65,7 +65,7 @@ class ChatCompletions:
                 stream = ChatStream(run, chat, identity, self.heartbeat_interval)
                 stream.prime()
                 resp.status = falcon.HTTP_200
-                resp.content_type = "text/event-stream"
+                resp.content_type = sse.CONTENT_TYPE
                 resp.set_headers(sse.HEADERS)
                 resp.stream = stream
                 req.context.stream = stream
