@@ -15,6 +15,10 @@ from tests.support.servers import cli_environ, cli_home
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Every answer of every in-process test server is checked against the official OpenAI spec
+# and the stream rules (tests/support/fidelity.py).
+pytest_plugins = ("tests.support.fidelity",)
+
 
 def pinned_cli_version() -> str:
     import re

@@ -1,0 +1,65 @@
+"""Live property: whatever a single user message says, the real CLI passes exactly the text
+blocks the proxy rendered to the model (nothing answered by the CLI itself, nothing injected),
+and the completion is the model's answer.
+
+The upstream is the stand-in echoing the last user text; what it received is compared with
+`render()`. Found this way: a message that is a CLI command name (`/help`, `/model opus`, ...)
+was answered by the CLI itself ("/help isn't available in this environment."), and any other
+leading `/word` got a slash-command reminder injected, although the proxy passes
+`--disable-slash-commands`.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from proxy.chat.render import render
+from proxy.runners.live import LiveRunner, WorkRoot
+from proxy.settings import Settings
+from proxy.standin.scenario import Scenario
+from tests.properties.budget import budget
+from tests.support.servers import cli_environ, cli_home, running_proxy
+
+pytestmark = pytest.mark.live
+SCENARIO = "live-prompt-echo"
+TEXT = st.one_of(
+    st.text(min_size=1, max_size=40).filter(lambda t: not t.startswith("<system-reminder>")),
+    st.sampled_from(["/help", "/clear", "/cost", "/model opus", "/compact", "/foo bar", "/",
+                     "//x", "/init now", "--help", "-p"]),
+)
+
+
+@pytest.fixture(scope="module")
+def served(standin, tmp_path_factory):
+    standin.add_scenario(SCENARIO, Scenario(reply_text="{echo}"))
+    with cli_home() as home:
+        runner = LiveRunner(work_root=WorkRoot(str(tmp_path_factory.mktemp("work"))),
+                            max_retries=0,
+                            environ=cli_environ(standin.base_url_for(SCENARIO), home))
+        with running_proxy(Settings(), runner) as proxy, requests.Session() as session:
+            yield proxy, session
+
+
+@budget(8)
+@given(text=TEXT)
+@example(text="/help")
+@example(text="/model opus")
+@example(text="/foo bar")
+def test_the_model_receives_exactly_the_rendered_prompt(served, standin, text):
+    proxy, session = served
+    messages = [{"role": "user", "content": text}]
+    before = len(standin.requests_for(SCENARIO))
+    answer = session.post(proxy.base_url + "/chat/completions", timeout=120,
+                          json={"model": "sonnet", "messages": messages})
+    calls = standin.requests_for(SCENARIO)[before:]
+    assert len(calls) == 1, f"{len(calls)} model calls for {text!r}: {answer.text[:200]}"
+    user = [m for m in calls[0].body["messages"] if m["role"] == "user"][-1]
+    content = user["content"] if isinstance(user["content"], list) else \
+        [{"type": "text", "text": user["content"]}]
+    assert [b.get("text") for b in content] == list(render(messages).blocks)
+    assert answer.status_code == 200
+    assert answer.json()["choices"][0]["message"]["content"] == "\n".join(
+        b["text"] for b in content)

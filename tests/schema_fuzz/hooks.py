@@ -1,0 +1,132 @@
+"""schemathesis hooks and custom checks for claude-max-api's document.
+
+Loaded by the tests here (imported) and by the schemathesis command line through
+schemathesis.toml beside this file (`hooks = "tests.schema_fuzz.hooks"`; run it from the
+repository root):
+
+    schemathesis --config-file tests/schema_fuzz/schemathesis.toml \
+        run http://127.0.0.1:3456/openapi.json --url http://127.0.0.1:3456
+
+schemathesis registers hooks and checks globally, on import; both act only on operations of
+this project's document (its `info.title`), so other schemas in the same process are left
+alone.
+
+* `before_call` pins the served model (`CMA_FUZZ_MODEL`, default claude-sonnet-4) into every
+  generated body that names one; otherwise nearly every valid case is a 404 model_not_found.
+  It runs for every phase, coverage included (`map_body` does not).
+* `chat_stream_rules`: the whole-stream rules (tests/support/stream_rules.py) on every SSE
+  answer; schemathesis itself validates each event against the document.
+* `official_spec_fidelity`: every answer against the official OpenAI schemas, strict profile.
+* `positive_refusals_are_documented`: a valid request may be refused only for what the proxy
+  documents it cannot do (400 with an `unsupported_*`-style code), never with a schema code,
+  which would mean the server's validation disagrees with its own document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import schemathesis
+
+from tests.support.fidelity import official_problems
+from tests.support.stream_rules import check_stream, include_usage_of
+
+DOCUMENT_TITLE = "claude-max-api"
+DEFAULT_MODEL = "claude-sonnet-4"
+CHAT_PATH = "/v1/chat/completions"
+
+# 400 codes for a schema-valid request: what the proxy decides it cannot carry or honour,
+# and the bounds OpenAI's server enforces beyond its schema (max_tokens >= 1).
+POLICY_CODES = frozenset({
+    "unsupported_parameter", "unsupported_content", "unsupported_message", "empty_message",
+    "invalid_unicode", "too_many_messages", "context_length_exceeded", "integer_below_min_value",
+})
+
+
+def served_model() -> str:
+    return os.environ.get("CMA_FUZZ_MODEL") or DEFAULT_MODEL
+
+
+def _ours(case: Any) -> bool:
+    try:
+        return case.operation.schema.raw_schema.get("info", {}).get("title") == DOCUMENT_TITLE
+    except AttributeError:
+        return False
+
+
+def _is_chat(case: Any) -> bool:
+    return case.operation.method.upper() == "POST" and case.operation.path == CHAT_PATH
+
+
+def _media_type(response: Any) -> str:
+    values = response.headers.get("content-type") or [""]
+    return values[0].split(";")[0].strip().lower()
+
+
+def _is_positive(case: Any) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    # Generated cases only (they carry generation metadata); a test's own case keeps its model.
+    if _ours(case) and case.meta is not None and isinstance(case.body, dict) \
+            and isinstance(case.body.get("model"), str):
+        case.body["model"] = served_model()
+
+
+@schemathesis.check
+def chat_stream_rules(ctx: Any, response: Any, case: Any) -> bool | None:
+    if not (_ours(case) and _is_chat(case)) or response.status_code != 200:
+        return None
+    media = _media_type(response)
+    asked = isinstance(case.body, dict) and case.body.get("stream") is True
+    if media == "text/event-stream":
+        if not asked:
+            raise AssertionError("a stream was sent, but the request did not ask for one")
+        if response.stream_cut_short:
+            return None  # schemathesis stopped reading (max-stream-events): not a whole stream
+        check_stream(response.content, include_usage=include_usage_of(case.body)).assert_ok()
+        return True
+    if asked:
+        raise AssertionError(f"`stream: true` was answered with {media}, not a stream")
+    return None
+
+
+@schemathesis.check
+def official_spec_fidelity(ctx: Any, response: Any, case: Any) -> bool | None:
+    if not _ours(case):
+        return None
+    problems = official_problems(
+        case.operation.method.upper(), case.formatted_path, response.status_code,
+        (response.headers.get("content-type") or [""])[0], response.content or b"",
+        request_body=case.body if isinstance(case.body, dict) else None,
+        complete=not response.stream_cut_short)
+    if problems:
+        raise AssertionError("off the official OpenAI spec:\n" + "\n".join(problems[:10]))
+    return True
+
+
+@schemathesis.check
+def positive_refusals_are_documented(ctx: Any, response: Any, case: Any) -> bool | None:
+    if not (_ours(case) and _is_positive(case)) or response.status_code < 400:
+        return None
+    if response.status_code >= 500:
+        return None  # not_a_server_error reports it
+    try:
+        error = json.loads(response.content)["error"]
+    except (ValueError, KeyError, TypeError):
+        raise AssertionError(f"a {response.status_code} without an OpenAI error body") from None
+    code = error.get("code")
+    if _is_chat(case):
+        if response.status_code == 400 and code in POLICY_CODES:
+            return True
+        raise AssertionError(
+            f"a valid request was refused with {response.status_code} `{code}`: "
+            f"{error.get('message')} (only {sorted(POLICY_CODES)} may refuse a valid request)")
+    if response.status_code == 404 and code == "model_not_found":
+        return True
+    raise AssertionError(f"a valid request was refused with {response.status_code} `{code}`")

@@ -1,0 +1,25 @@
+"""schemathesis against the WSGI app in this process: every phase, every check, both modes.
+
+The app replays one recorded cassette for any invocation (tests/support/runners.py), so every
+valid request can reach the 200 path, streamed and not; the document is loaded from the app's
+own /openapi.json. (The schema is built at import, the pattern schemathesis's pytest plugin
+needs: its lazy `from_fixture` loader does not work with pytest 9.)
+"""
+
+from __future__ import annotations
+
+import schemathesis
+
+from proxy.app import create_app
+from proxy.settings import Settings
+from tests.schema_fuzz import hooks  # noqa: F401  (registers the hook and custom checks)
+from tests.schema_fuzz.budget import config
+from tests.support.runners import wildcard_replay
+
+APP = create_app(Settings(), wildcard_replay("plain_question"))
+schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=config())
+
+
+@schema.parametrize()
+def test_app_conforms(case):
+    case.call_and_validate()

@@ -1,0 +1,178 @@
+"""The rules a chat completion stream must follow as a whole, checked on its raw bytes.
+
+One implementation, used by the schemathesis custom check (tests/schema_fuzz/hooks.py), by
+the official-spec tee that watches every test server (tests/support/fidelity.py) and by the
+property and SDK tests. Per-event schema validation is not repeated here: schemathesis does it
+from the document, the tee against the official schemas.
+
+The rules, for a 200 `text/event-stream` answer to POST /v1/chat/completions:
+
+* framing: UTF-8, WHATWG SSE grammar, every event closed by a blank line, unnamed events
+  carrying only `data` (comments are allowed: heartbeats), each data JSON or `[DONE]`;
+* `[DONE]` exactly once, last, with nothing after it;
+* every chunk has object `chat.completion.chunk` and the same `id`, `created` and `model`;
+* the first chunk's delta carries `role: assistant`, and no later one carries a role;
+* exactly one non-null `finish_reason`, after which no choice carries content, unless the
+  stream fails: then one error object comes last before `[DONE]` and no finish_reason at all;
+* with `stream_options.include_usage`, exactly one chunk with `choices: []` and a usage
+  object, the last chunk, while every other chunk has `usage: null`; without it, no chunk
+  with empty choices and no usage (a failed stream has no usage chunk either way).
+
+The SSE grammar comes from the conformance suite's parser (conformance/sse.py), the same one
+it applies to other servers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.sse import parse
+
+DONE = "[DONE]"
+_DONE_FRAME = b"data: [DONE]\n\n"
+
+
+@dataclass
+class StreamReport:
+    """What a stream said, and every rule it broke (empty `problems`: it conforms)."""
+
+    problems: list[str] = field(default_factory=list)
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None       # the error event's `error` object, if it failed
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        """The content deltas joined."""
+        return "".join(choice.get("delta", {}).get("content") or ""
+                       for chunk in self.chunks for choice in chunk.get("choices") or []
+                       if isinstance(choice, dict) and isinstance(choice.get("delta"), dict))
+
+    def assert_ok(self) -> "StreamReport":
+        assert not self.problems, "stream rules broken:\n  " + "\n  ".join(self.problems)
+        return self
+
+
+def include_usage_of(body: Any) -> bool:
+    """Whether a chat request body asked for the usage chunk."""
+    if not isinstance(body, dict) or not body.get("stream"):
+        return False
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def check_stream(raw: bytes, *, include_usage: bool | None) -> StreamReport:
+    """Checks a complete stream body. `include_usage=None` when the request is unknown: the
+    usage rules are then only checked for consistency, not against the request."""
+    report = StreamReport()
+    problems = report.problems
+    parsed = parse(raw)
+    problems.extend(f"framing: {p}" for p in parsed.problems)
+    for number, event in enumerate(parsed.events):
+        if event.event != "message" or set(event.fields) != {"data"} or len(event.fields) != 1:
+            problems.append(f"framing: event {number} has fields {list(event.fields)} "
+                            f"(type {event.event!r}); expected one unnamed `data` line")
+
+    datas = parsed.data
+    dones = [i for i, d in enumerate(datas) if d == DONE]
+    if not dones:
+        problems.append("no `data: [DONE]` event")
+    elif dones != [len(datas) - 1]:
+        problems.append(f"`[DONE]` at event(s) {dones} of {len(datas)}: it must come once, last")
+    if dones and not raw.endswith(_DONE_FRAME):
+        tail = raw[raw.rfind(b"[DONE]") + len(DONE):]
+        problems.append(f"bytes after the `[DONE]` event: {tail[:80]!r}")
+
+    payloads: list[Any] = []
+    for number, data in enumerate(datas):
+        if data == DONE:
+            continue
+        try:
+            payloads.append(json.loads(data))
+        except ValueError:
+            problems.append(f"event {number}: data is neither JSON nor [DONE]: {data[:80]!r}")
+    errors = [p for p in payloads if isinstance(p, dict) and "error" in p]
+    report.chunks = [p for p in payloads if isinstance(p, dict) and "error" not in p]
+    if any(not isinstance(p, dict) for p in payloads):
+        problems.append("an event's data is JSON but not an object")
+    if errors:
+        report.error = errors[-1].get("error")
+        if len(errors) > 1 or payloads[-1] is not errors[-1]:
+            problems.append("an error event that is not the last event before [DONE]")
+    _check_chunks(report, include_usage)
+    return report
+
+
+def _check_chunks(report: StreamReport, include_usage: bool | None) -> None:
+    problems, chunks, failed = report.problems, report.chunks, report.error is not None
+    if not chunks:
+        if not failed:
+            problems.append("no chunks")
+        return
+    for key in ("id", "created", "model"):
+        values = {json.dumps(c.get(key)) for c in chunks}
+        if len(values) != 1:
+            problems.append(f"`{key}` differs between chunks: {sorted(values)[:4]}")
+    objects = {str(c.get("object")) for c in chunks}
+    if objects != {"chat.completion.chunk"}:
+        problems.append(f"object is {sorted(objects)}, not chat.completion.chunk")
+
+    with_choices = [c for c in chunks if c.get("choices")]
+    empty = [i for i, c in enumerate(chunks) if c.get("choices") == []]
+    if not with_choices:
+        problems.append("no chunk carries a choice")
+    else:
+        first = with_choices[0]["choices"][0]
+        if not isinstance(first, dict) or (first.get("delta") or {}).get("role") != "assistant":
+            problems.append(f"the first chunk's delta has no role 'assistant': {first!r:.200}")
+    finishes: list[tuple[int, str]] = []
+    for number, chunk in enumerate(chunks):
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict):
+                problems.append(f"chunk {number}: a choice that is not an object")
+                continue
+            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            if chunk is not with_choices[0] and "role" in delta:
+                problems.append(f"chunk {number} sets role {delta['role']!r} again")
+            if finishes and (delta.get("content") or delta.get("refusal")):
+                problems.append(f"chunk {number} carries content after finish_reason "
+                                f"{finishes[0][1]!r}")
+            if choice.get("finish_reason") is not None:
+                finishes.append((number, choice["finish_reason"]))
+    if failed:
+        if finishes:
+            problems.append(f"a failed stream also has finish_reason {finishes[0][1]!r}")
+    elif len(finishes) != 1:
+        problems.append(f"{len(finishes)} non-null finish_reasons (expected exactly one): "
+                        f"{[reason for _, reason in finishes]}")
+    else:
+        report.finish_reason = finishes[0][1]
+
+    usages = [i for i, c in enumerate(chunks) if c.get("usage") is not None]
+    if failed:
+        if empty or usages:
+            problems.append("a failed stream has a usage chunk")
+        return
+    if include_usage is None:
+        include_usage = bool(empty)
+    if include_usage:
+        if empty != [len(chunks) - 1]:
+            problems.append(f"include_usage: chunk(s) {empty} of {len(chunks)} have empty "
+                            f"choices; expected exactly one, the last")
+        if usages != [len(chunks) - 1] or not isinstance(chunks[-1].get("usage"), dict):
+            problems.append(f"include_usage: chunk(s) {usages} carry usage; expected only the "
+                            f"last, with a usage object")
+        missing = [i for i, c in enumerate(chunks[:-1]) if "usage" not in c]
+        if missing:
+            problems.append(f"include_usage: chunk(s) {missing[:5]} lack `usage: null`")
+        if isinstance(chunks[-1].get("usage"), dict):
+            report.usage = chunks[-1]["usage"]
+    else:
+        if empty:
+            problems.append(f"chunk(s) {empty} have empty choices, but include_usage was not "
+                            f"asked for")
+        if usages:
+            problems.append(f"chunk(s) {usages} carry usage, but include_usage was not asked for")
