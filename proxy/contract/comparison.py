@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proxy.contract.official import official_schemas
+from proxy.contract.validation import json_type
 
 OWN_MARKER = ("x-origin", "claude-max-api")
 _OURS_PREFIX = "#/components/schemas/"
@@ -273,7 +274,7 @@ def _types(schema: dict) -> list[str | None]:
     if values is not None:
         found: list[str | None] = []
         for value in values:
-            t = _json_type(value)
+            t = json_type(value)
             if t not in found:
                 found.append(t)
         return found
@@ -294,24 +295,8 @@ def _enum_of_type(schema: dict, kind: str | None) -> list[Any] | None:
     values = schema.get("enum", [schema["const"]] if "const" in schema else None)
     if values is None:
         return None
-    return [v for v in values if kind is None or _type_fits(_json_type(v), kind)
+    return [v for v in values if kind is None or _type_fits(json_type(v), kind)
             or (kind == "integer" and isinstance(v, float) and v.is_integer())]
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _is_ref(schema: Any) -> bool:

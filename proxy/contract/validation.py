@@ -320,20 +320,25 @@ def _value_issue(param: str | None, value: Any, allowed: list[Any]) -> Validatio
     return ValidationIssue(f"Invalid value: {_show(value)}. {rule}", param, "invalid_value")
 
 
-def _type_of(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a parsed JSON value."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
+        return "boolean"
     if isinstance(value, int):
-        return "an integer"
+        return "integer"
     if isinstance(value, float):
-        return "a decimal"
+        return "number"
     if isinstance(value, str):
-        return "a string"
+        return "string"
     if isinstance(value, list):
-        return "an array"
-    return "an object"
+        return "array"
+    return "object"
+
+
+def _type_of(value: Any) -> str:
+    return _TYPE_NAMES[json_type(value)]
 
 
 def _show(value: Any) -> str:

@@ -19,19 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from proxy.claude.invocation import SAFE_FLAGS
+
 # The safe invocation the proxy uses (docs/standin.md), minus --model.
-SAFE_ARGS: tuple[str, ...] = (
-    "-p",
-    "--input-format", "stream-json",
-    "--output-format", "stream-json",
-    "--verbose",
-    "--include-partial-messages",
-    "--tools", "",
-    "--setting-sources", "",
-    "--strict-mcp-config",
-    "--no-session-persistence",
-    "--disable-slash-commands",
-)  # fmt: skip
+SAFE_ARGS: tuple[str, ...] = SAFE_FLAGS
 
 
 def claude_path() -> str | None:
