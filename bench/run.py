@@ -40,12 +40,8 @@ def machine() -> dict[str, Any]:
         info["load_average"] = os.getloadavg()
     except OSError:
         pass
-    try:
-        import subprocess
-        out = subprocess.run(["claude", "--version"], capture_output=True, text=True, timeout=20)
-        info["claude_cli"] = out.stdout.split()[0] if out.stdout else None
-    except (OSError, subprocess.SubprocessError):
-        info["claude_cli"] = None
+    from proxy.claude.version import cli_version
+    info["claude_cli"] = cli_version("claude", timeout=20)
     return info
 
 

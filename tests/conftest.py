@@ -4,11 +4,11 @@ with a reason and every other test still runs (replay mode needs no CLI)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from proxy.claude.version import cli_version
 from proxy.runners.live import LiveRunner, WorkRoot
 from proxy.standin.server import StandInUpstream
 from tests.support.servers import cli_environ, cli_home
@@ -28,13 +28,7 @@ def pinned_cli_version() -> str:
 
 def _installed_cli_version() -> str | None:
     path = shutil.which("claude")
-    if not path:
-        return None
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.split()[0] if out.stdout.strip() else None
+    return cli_version(path, timeout=20) if path else None
 
 
 CLI_VERSION = _installed_cli_version()

@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from proxy.claude.events import Failed, Finished, TextDelta
 from proxy.claude.run import Limits
 from proxy.concurrency import ConcurrencyLimiter
 from proxy.contract.validation import RequestValidator
+from proxy.claude.version import cli_version
 from proxy.runners.live import LiveRunner, WorkRoot, find_claude
 from proxy.runners.recording import RecordingRunner
 from proxy.service import ChatService
@@ -115,13 +115,7 @@ class Progress:
 
 def installed_cli_version(claude_bin: str = "") -> str | None:
     binary = find_claude(claude_bin)
-    if binary is None:
-        return None
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.split()[0] if out.stdout.strip() else None
+    return cli_version(binary) if binary else None
 
 
 def pinned_cli_version(start: Path) -> str | None:
