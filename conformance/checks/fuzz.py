@@ -3,12 +3,11 @@ project's OpenAPI document, valid and invalid, sent to the target."""
 
 from __future__ import annotations
 
-import json
-
 from conformance.checks.base import Context, check, excerpt, fail, skip
 from conformance.exchange import Exchange
 from conformance.fuzz import FuzzCase
 from conformance.schemas import official_errors
+from proxy.contract.validation import sse_data_kind
 
 check = check("fuzz")
 
@@ -47,16 +46,13 @@ def _success_problems(case: FuzzCase, ex: Exchange) -> list[str]:
         if not parsed.data or parsed.data[-1] != "[DONE]":
             problems.append("the stream does not end with [DONE]")
         for data in parsed.data:
-            if data == "[DONE]":
-                continue
             try:
-                chunk = json.loads(data)
+                kind = sse_data_kind(data)
             except ValueError:
                 problems.append(f"event data is not JSON: {data[:80]!r}")
                 continue
-            name = "ErrorResponse" if isinstance(chunk, dict) and "error" in chunk \
-                else "CreateChatCompletionStreamResponse"
-            problems += official_errors(name, chunk, "lenient", 2)
+            if kind:
+                problems += official_errors(*kind, "lenient", 2)
         return problems
     if ex.media_type != "application/json":
         return [f"Content-Type {ex.content_type or 'missing'}"]

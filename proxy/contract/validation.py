@@ -378,15 +378,22 @@ class ResponseValidator:
 
     def sse_data_errors(self, data: str) -> list[str]:
         """Check one SSE `data` payload: `[DONE]`, a chunk, or an error object."""
-        if data == SSE_DONE:
-            return []
         try:
-            payload = json.loads(data)
+            kind = sse_data_kind(data)
         except ValueError as exc:
             return [f"data is neither [DONE] nor JSON: {exc}"]
-        if isinstance(payload, dict) and "error" in payload:
-            return self.errors("ErrorResponse", payload)
-        return self.errors("CreateChatCompletionStreamResponse", payload)
+        return self.errors(*kind) if kind else []
+
+
+def sse_data_kind(data: str) -> tuple[str, Any] | None:
+    """What one `data:` payload of a chat stream is: None for `[DONE]`, else the schema it must
+    meet and the parsed payload (an error object mid-stream, or a chunk). ValueError: not JSON."""
+    if data == SSE_DONE:
+        return None
+    payload = json.loads(data)
+    if isinstance(payload, dict) and "error" in payload:
+        return "ErrorResponse", payload
+    return "CreateChatCompletionStreamResponse", payload
 
 
 def _describe(error: ValidationError) -> str:

@@ -30,7 +30,8 @@ import pytest
 from conformance.sse import parse
 from proxy.contract.document import load_document
 from proxy.contract.official import official_validator
-from tests.support.stream_rules import DONE, check_stream, include_usage_of
+from proxy.contract.validation import sse_data_kind
+from tests.support.stream_rules import check_stream, include_usage_of
 
 PROFILE = "strict"
 MAX_KEPT = 16 * 1024 * 1024      # bytes kept per body; more is judged as far as it was kept
@@ -126,16 +127,13 @@ def _stream_problems(body: bytes, where: str, request_body: Any, complete: bool)
     problems: list[str] = []
     parsed = parse(body)
     for number, data in enumerate(parsed.data):
-        if data == DONE:
-            continue
         try:
-            payload = json.loads(data)
+            kind = sse_data_kind(data)
         except ValueError:
             problems.append(f"{where}: event {number} is neither JSON nor [DONE]: {data[:80]!r}")
             continue
-        name = "ErrorResponse" if isinstance(payload, dict) and "error" in payload \
-            else "CreateChatCompletionStreamResponse"
-        problems += _schema_errors(name, payload, f"{where} event {number}")
+        if kind:
+            problems += _schema_errors(*kind, f"{where} event {number}")
     if complete:
         usage = include_usage_of(request_body) if isinstance(request_body, dict) else None
         report = check_stream(body, include_usage=usage)
