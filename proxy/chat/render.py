@@ -7,11 +7,14 @@ so a conversation is rendered into a single user turn. The rules, in order:
   line. They replace Claude Code's own prompt, so the model follows the client's instructions
   and not a coding-agent persona, and they sit where Claude gives instructions most weight.
   (A system message later in the conversation stays at its place in the transcript.)
-* A conversation that is one unnamed user message is sent as it is: each text part becomes its
-  own text block, exactly as a direct API call would send it. Unless its last text part starts
-  with `/`: the CLI reads that as a slash command even with `--disable-slash-commands` (a
-  built-in name such as `/help` is answered by the CLI itself and never reaches the model, any
-  other gets a reminder injected), so such a message goes as a one-turn transcript instead.
+* A conversation that is one unnamed user message is sent as it is: each non-empty text part
+  becomes its own text block, exactly as a direct API call would send it. Two exceptions go
+  as a one-turn transcript instead, so that the model still receives exactly what was sent:
+  - the last part starts with `/`: the CLI reads that as a slash command even with
+    `--disable-slash-commands` (a built-in name such as `/help` is answered by the CLI itself
+    and never reaches the model, any other gets a reminder injected);
+  - a part is blank, or there is no text at all: the Messages API refuses whitespace-only
+    text blocks, so the CLI silently drops them and sends "(no content)" when none is left.
 * Anything longer is a transcript: a fixed preamble, then one `<turn role="...">` element per
   message, in order. If any text contains the tag itself, a numbered tag (`turn-2`, ...) that
   no text contains is used instead, so turns always stay distinguishable without escaping text.
@@ -77,12 +80,21 @@ def render(messages: Sequence[dict[str, Any]]) -> Prompt:
     single = len(conversation) == 1 and conversation[0].role == "user" \
         and conversation[0].name is None
     blocks = tuple(b for b in _text_parts(messages[lead]) if b) if single else ()
-    if not single or (blocks and blocks[-1].startswith("/")):  # see "slash command" above
-        blocks = (_transcript(conversation),)
-    if not blocks:
-        raise ProxyError(400, "The conversation has no text to send: Claude does not accept an "
-                              "empty message.", param="messages", code="empty_message")
+    if not blocks or blocks[-1].startswith("/") or any(map(_blank_to_cli, blocks)):
+        blocks = (_transcript(conversation),)  # see the exceptions above
     return Prompt(system=system, blocks=blocks)
+
+
+# What the CLI's JavaScript `String.prototype.trim()` removes: a text block made only of these
+# is dropped (measured with CLI 2.1.332). Not Python's isspace(): it differs on U+001C-U+001F,
+# U+0085 (space to Python, text to JavaScript) and U+FEFF (the reverse).
+_CLI_WHITESPACE = frozenset(
+    "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
+    + "".join(map(chr, range(0x2000, 0x200B))))
+
+
+def _blank_to_cli(text: str) -> bool:
+    return all(c in _CLI_WHITESPACE for c in text)
 
 
 def _turn(index: int, message: dict[str, Any]) -> _Turn:

@@ -6,7 +6,7 @@ The upstream is the stand-in echoing the last user text; what it received is com
 `render()`. Found this way: a message that is a CLI command name (`/help`, `/model opus`, ...)
 was answered by the CLI itself ("/help isn't available in this environment."), and any other
 leading `/word` got a slash-command reminder injected, although the proxy passes
-`--disable-slash-commands`.
+`--disable-slash-commands`; and a whitespace-only message reached the model as "(no content)".
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ def served(standin, tmp_path_factory):
 @example(text="/help")
 @example(text="/model opus")
 @example(text="/foo bar")
+@example(text="\r")  # whitespace-only blocks are dropped by the CLI, "(no content)" sent
+@example(text="")
+@example(text="\x85")  # whitespace to Python, not to the CLI's JavaScript trim()
+@example(text="\ufeff")  # the reverse
 def test_the_model_receives_exactly_the_rendered_prompt(served, standin, text):
     proxy, session = served
     messages = [{"role": "user", "content": text}]

@@ -100,8 +100,23 @@ def test_tool_messages_are_refused_until_tool_calling_exists(message, param):
         400, param, "unsupported_message")
 
 
-def test_an_empty_conversation_is_refused():
-    with pytest.raises(ProxyError) as caught:
-        render([{"role": "user", "content": ""}])
-    assert caught.value.code == "empty_message"
+@pytest.mark.parametrize("content", [
+    "", "\r", " \n\t", "\u3000", "\ufeff", "\u2028",
+    [{"type": "text", "text": "a"}, {"type": "text", "text": " "}],
+    [{"type": "text", "text": ""}],
+])
+def test_a_message_the_cli_would_blank_out_goes_as_a_transcript(content):
+    # The CLI drops whitespace-only text blocks (JavaScript trim) and sends "(no content)"
+    # when none is left; a transcript carries the message as it was.
+    prompt = render([{"role": "user", "content": content}])
+    (text,) = prompt.blocks
+    texts = [content] if isinstance(content, str) else [p["text"] for p in content]
+    body = "\n".join(t for t in texts if t)
+    assert text.endswith(f'\n<turn role="user">{body}</turn>')
+
+
+@pytest.mark.parametrize("text", ["\x85", "\x1c", "a ", "\u200b"])
+def test_text_the_cli_keeps_is_sent_as_it_is(text):
+    # Python calls U+0085 and U+001C whitespace, JavaScript's trim does not; U+200B neither.
+    assert render([{"role": "user", "content": text}]).blocks == (text,)
 
