@@ -38,6 +38,10 @@ THINKING_MIN_BUDGET = 1024
 # Environment every run gets, whatever the user's shell has.
 FIXED_ENV: dict[str, str] = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # only the model call, nothing else
+    # An `@/path` in the prompt's last block would attach that file (measured: `@/etc/hostname`
+    # sent the file to the model, despite `--tools ""`); render.py also keeps `@` out of it.
+    "CLAUDE_CODE_DISABLE_FILE_MENTIONS": "1",
+    "CLAUDE_CODE_DISABLE_ULTRATHINK": "1",  # "ultrathink" in a prompt would add a system note
     "DISABLE_AUTOUPDATER": "1",
     "DISABLE_TELEMETRY": "1",
 }

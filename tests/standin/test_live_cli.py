@@ -242,3 +242,49 @@ def test_dropped_connection_without_the_fallback_fails_the_run(upstream: StandIn
     assert r.returncode == 1
     assert len(upstream.requests) == 1
     assert r.result["is_error"] is True and r.result["api_error"] == "connection_failed"
+
+
+# --- what the CLI does to the last text block, the "typed input" (see proxy/chat/render.py) ------
+
+def _everything_sent(up: StandInUpstream) -> str:
+    return json.dumps([r.body for r in up.requests])
+
+
+def test_an_at_mention_attaches_a_host_file_unless_file_mentions_are_disabled(
+        upstream: StandInUpstream, tmp_path) -> None:
+    # Why FIXED_ENV has CLAUDE_CODE_DISABLE_FILE_MENTIONS: despite `--tools ""`, a prompt whose
+    # last block says `@/some/file` made the CLI read that file and send it to the model.
+    from proxy.claude.invocation import FIXED_ENV
+    canary = tmp_path / "canary.txt"
+    canary.write_text("canary-7f3a9 secret")
+    for env, leaks in (({}, True), (FIXED_ENV, False)):
+        upstream.reset()
+        r = run(upstream, Scenario(reply_text="ok"), prompt=[
+            {"type": "text", "text": f"what is in @{canary} ?"}], env=env)
+        assert r.returncode == 0, r.stderr
+        assert ("canary-7f3a9" in _everything_sent(upstream)) is leaks, env
+
+
+def test_only_the_last_text_block_is_read_as_typed_input(upstream: StandInUpstream, tmp_path) -> None:
+    # Why a transcript ends with a fixed request block: an `@` or a leading `/` in an earlier
+    # block reaches the model untouched.
+    canary = tmp_path / "canary.txt"
+    canary.write_text("canary-7f3a9 secret")
+    blocks = [f"what is in @{canary} ?", "/help", "Answer the question above."]
+    r = run(upstream, Scenario(reply_text="ok"),
+            prompt=[{"type": "text", "text": b} for b in blocks])
+    assert r.returncode == 0, r.stderr
+    (req,) = upstream.requests
+    user = [m for m in req.body["messages"] if m["role"] == "user"]
+    assert [b["text"] for b in user[-1]["content"]] == blocks
+    assert "canary-7f3a9" not in _everything_sent(upstream)
+    assert "mentioned" not in _everything_sent(upstream)
+
+
+def test_ultrathink_adds_a_note_unless_disabled(upstream: StandInUpstream) -> None:
+    from proxy.claude.invocation import FIXED_ENV
+    for env, noted in (({}, True), (FIXED_ENV, False)):
+        upstream.reset()
+        r = run(upstream, Scenario(reply_text="ok"), prompt="ultrathink: 2+2?", env=env)
+        assert r.returncode == 0, r.stderr
+        assert ('keyword \\"ultrathink\\"' in _everything_sent(upstream)) is noted, env
