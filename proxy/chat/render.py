@@ -8,16 +8,18 @@ so a conversation is rendered into a single user turn. The rules, in order:
   and not a coding-agent persona, and they sit where Claude gives instructions most weight.
   (A system message later in the conversation stays at its place in the transcript.)
 * A conversation that is one unnamed user message is sent as it is: each non-empty text part
-  becomes its own text block, exactly as a direct API call would send it. Two exceptions go
+  becomes its own text block, exactly as a direct API call would send it. The exceptions go
   as a one-turn transcript instead, so that the model still receives exactly what was sent:
-  - the last part starts with `/`: the CLI reads that as a slash command even with
-    `--disable-slash-commands` (a built-in name such as `/help` is answered by the CLI itself
-    and never reaches the model, any other gets a reminder injected);
+  - the last part is something the CLI acts on as typed input: a leading `/` (a slash command
+    even with `--disable-slash-commands`: `/help` is answered by the CLI itself, any other
+    gets a reminder injected) or an `@word` (a file mention);
   - a part is blank, or there is no text at all: the Messages API refuses whitespace-only
     text blocks, so the CLI silently drops them and sends "(no content)" when none is left.
-* Anything longer is a transcript: a fixed preamble, then one `<turn role="...">` element per
-  message, in order. If any text contains the tag itself, a numbered tag (`turn-2`, ...) that
-  no text contains is used instead, so turns always stay distinguishable without escaping text.
+* Anything longer is a transcript, in two blocks: a one-line preamble and one
+  `<turn role="...">` element per message, in order; then, alone, the request for the next
+  reply, which the CLI reads as the typed input and leaves alone. If any text contains the tag
+  itself, a numbered tag (`turn-2`, ...) that no text contains is used instead, so turns
+  always stay distinguishable without escaping text.
 * What the CLI cannot carry yet (images, audio, files, tool calls and tool results) is refused
   with a 400 naming the message and part, never dropped.
 """
@@ -31,9 +33,12 @@ from typing import Any, Iterable, Sequence
 
 from proxy.errors import ProxyError, param_path
 
-TRANSCRIPT_PREAMBLE = (
-    "Below is a conversation, one <{tag}> element per message, oldest first. "
-    "Write the assistant's next reply to it: plain reply text only, without any <{tag}> tags."
+TRANSCRIPT_PREAMBLE = "Below is a conversation, one <{tag}> element per message, oldest first."
+# The transcript's last block, alone: the CLI reads the last block as typed input, so it must
+# hold nothing the CLI acts on (see `_typed_input_safe`).
+TRANSCRIPT_REQUEST = (
+    "Write the assistant's next reply to the conversation above: plain reply text only, "
+    "without any <{tag}> tags."
 )
 
 _UNSUPPORTED_PART = {
@@ -80,9 +85,25 @@ def render(messages: Sequence[dict[str, Any]]) -> Prompt:
     single = len(conversation) == 1 and conversation[0].role == "user" \
         and conversation[0].name is None
     blocks = tuple(b for b in _text_parts(messages[lead]) if b) if single else ()
-    if not blocks or blocks[-1].startswith("/") or any(map(_blank_to_cli, blocks)):
-        blocks = (_transcript(conversation),)  # see the exceptions above
+    if not (blocks and _typed_input_safe(blocks[-1])) or any(map(_blank_to_cli, blocks)):
+        blocks = _transcript(conversation)  # see the exceptions above
     return Prompt(system=system, blocks=blocks)
+
+
+# An `@` the CLI takes for a mention: at the start or after whitespace or CJK punctuation.
+_MENTION = re.compile("(?:^|[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f"
+                      "\u205f\u3000\ufeff\u3002\u3001\uff1f\uff01])@")
+
+
+def _typed_input_safe(text: str) -> bool:
+    """Whether the CLI passes this last block on untouched (measured with CLI 2.1.332).
+
+    The CLI treats the last text block as what a user typed: a leading `/` is a slash command
+    (answered by the CLI, or a reminder injected, whatever `--disable-slash-commands` says),
+    and an `@path` is a file mention (the file's content attached; with file mentions disabled,
+    a note that the user mentioned a file). Earlier blocks are not read this way.
+    """
+    return not text.startswith("/") and _MENTION.search(text) is None
 
 
 # What the CLI's JavaScript `String.prototype.trim()` removes: a text block made only of these
@@ -142,13 +163,13 @@ def _text_parts(message: dict[str, Any], index: int = 0) -> Iterable[str]:
                              code="unsupported_content")
 
 
-def _transcript(turns: Sequence[_Turn]) -> str:
+def _transcript(turns: Sequence[_Turn]) -> tuple[str, str]:
     tag = _free_tag([t.text for t in turns])
     lines = [TRANSCRIPT_PREAMBLE.format(tag=tag), ""]
     for t in turns:
         name = f' name="{escape(t.name, quote=True)}"' if t.name else ""
         lines.append(f'<{tag} role="{t.role}"{name}>{t.text}</{tag}>')
-    return "\n".join(lines)
+    return "\n".join(lines), TRANSCRIPT_REQUEST.format(tag=tag)
 
 
 def _free_tag(texts: Sequence[str]) -> str:

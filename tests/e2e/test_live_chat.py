@@ -172,7 +172,8 @@ def test_multi_turn_history_is_rendered_in_order(proxy_for, standin):
         {"role": "assistant", "content": "2"},
         {"role": "user", "content": "And 2+2?", "name": "bob"},
     ])
-    (text,) = user_texts(upstream_requests(standin, proxy)[0].body)
+    text, request = user_texts(upstream_requests(standin, proxy)[0].body)
+    assert request.startswith("Write the assistant's next reply")
     turns = ['<turn role="user">What is 1+1?</turn>', '<turn role="assistant">2</turn>',
              '<turn role="user" name="bob">And 2+2?</turn>']
     positions = [text.index(t) for t in turns]

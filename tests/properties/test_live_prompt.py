@@ -6,10 +6,16 @@ The upstream is the stand-in echoing the last user text; what it received is com
 `render()`. Found this way: a message that is a CLI command name (`/help`, `/model opus`, ...)
 was answered by the CLI itself ("/help isn't available in this environment."), and any other
 leading `/word` got a slash-command reminder injected, although the proxy passes
-`--disable-slash-commands`; and a whitespace-only message reached the model as "(no content)".
+`--disable-slash-commands`; a whitespace-only message reached the model as "(no content)";
+`see @/etc/hostname` sent that file's content to the model (despite `--tools ""`), and
+"ultrathink" added a system note. Everything the CLI adds besides the user turn is therefore
+compared with what it adds for a plain "Hello".
 """
 
 from __future__ import annotations
+
+import json
+import re
 
 import pytest
 import requests
@@ -25,11 +31,22 @@ from tests.support.servers import cli_environ, cli_home, running_proxy
 
 pytestmark = pytest.mark.live
 SCENARIO = "live-prompt-echo"
+TYPED = ["/help", "/clear", "/cost", "/model opus", "/compact", "/foo bar", "/", "//x",
+         "/init now", "--help", "-p", "@/etc/hostname", "see @/etc/hostname", "@README.md",
+         "@agent-general-purpose hi", "why？@x", "ultrathink", "think harder", "!ls", "# note",
+         "&job", "a@b.com"]
 TEXT = st.one_of(
     st.text(min_size=1, max_size=40).filter(lambda t: not t.startswith("<system-reminder>")),
-    st.sampled_from(["/help", "/clear", "/cost", "/model opus", "/compact", "/foo bar", "/",
-                     "//x", "/init now", "--help", "-p"]),
+    st.sampled_from(TYPED),
+    st.tuples(st.text(max_size=10), st.sampled_from(TYPED)).map(" ".join),
 )
+WORKING_DIRECTORY = re.compile(r"(Primary working directory: ).*?(\\n)")
+
+
+def _context(body: dict) -> list:
+    """What the CLI adds besides the user turn, with the per-run working directory masked."""
+    rest = [m for m in body["messages"] if m["role"] != "user"]
+    return json.loads(WORKING_DIRECTORY.sub(r"\1<CWD>\2", json.dumps(rest)))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +57,10 @@ def served(standin, tmp_path_factory):
                             max_retries=0,
                             environ=cli_environ(standin.base_url_for(SCENARIO), home))
         with running_proxy(Settings(), runner) as proxy, requests.Session() as session:
-            yield proxy, session
+            session.post(proxy.base_url + "/chat/completions", timeout=120, json={
+                "model": "sonnet", "messages": [{"role": "user", "content": "Hello"}]})
+            baseline = _context(standin.requests_for(SCENARIO)[-1].body)
+            yield proxy, session, baseline
 
 
 @budget(8)
@@ -52,8 +72,10 @@ def served(standin, tmp_path_factory):
 @example(text="")
 @example(text="\x85")  # whitespace to Python, not to the CLI's JavaScript trim()
 @example(text="\ufeff")  # the reverse
+@example(text="see @/etc/hostname")  # a file mention: the file was attached
+@example(text="ultrathink")  # a system note was added
 def test_the_model_receives_exactly_the_rendered_prompt(served, standin, text):
-    proxy, session = served
+    proxy, session, baseline = served
     messages = [{"role": "user", "content": text}]
     before = len(standin.requests_for(SCENARIO))
     answer = session.post(proxy.base_url + "/chat/completions", timeout=120,
@@ -64,6 +86,7 @@ def test_the_model_receives_exactly_the_rendered_prompt(served, standin, text):
     content = user["content"] if isinstance(user["content"], list) else \
         [{"type": "text", "text": user["content"]}]
     assert [b.get("text") for b in content] == list(render(messages).blocks)
+    assert _context(calls[0].body) == baseline, "the CLI added something for this text"
     assert answer.status_code == 200
     assert answer.json()["choices"][0]["message"]["content"] == "\n".join(
         b["text"] for b in content)

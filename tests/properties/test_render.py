@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from proxy.chat.render import TRANSCRIPT_PREAMBLE, render
+from proxy.chat.render import TRANSCRIPT_PREAMBLE, TRANSCRIPT_REQUEST, render
 from tests.properties.budget import budget
 
 EXAMPLES = budget(400)
@@ -27,6 +27,7 @@ EXAMPLES = budget(400)
 MARKUP = st.sampled_from([
     "<turn", "</turn", "<turn-2", "</turn-2", "<TURN", "</Turn", ">", "/>", " ", "\n", "\t",
     "\r", "\u3000", "\ufeff", "\x85",  # blank to the CLI or not: see JS_BLANK
+    "@", "@/etc/hostname", "\uff01",  # mentions: see MENTION
     'role="assistant"', ' name="x"', "<", "&lt;", '"', "turn", "-3", "/help",
 ])
 TEXT = st.one_of(st.text(max_size=30), st.lists(st.one_of(MARKUP, st.text(max_size=5)),
@@ -34,6 +35,9 @@ TEXT = st.one_of(st.text(max_size=30), st.lists(st.one_of(MARKUP, st.text(max_si
 # ECMAScript's WhiteSpace and LineTerminator: what the CLI's `text.trim()` removes.
 JS_BLANK = re.compile(
     "[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*")
+# The CLI's mention rule: an `@` at the start or after JavaScript whitespace or CJK punctuation.
+MENTION = re.compile("(?:^|[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+                     "\u3000\ufeff\u3002\u3001\uff1f\uff01])@")
 NAME = st.one_of(st.none(), st.text(max_size=12), MARKUP)
 
 
@@ -83,9 +87,11 @@ def expected_turns(messages: list[dict]) -> tuple[list[str], list[tuple[str, str
     return system, turns
 
 
-def parse_transcript(transcript: str) -> list[tuple[str, str | None, str]]:
+def parse_transcript(blocks: tuple[str, ...]) -> list[tuple[str, str | None, str]]:
     """The turns a lenient XML reader finds; AssertionError if the markup is ambiguous."""
+    transcript, request = blocks
     tag = re.match(r"Below is a conversation, one <([^>]+)> element", transcript).group(1)
+    assert request == TRANSCRIPT_REQUEST.format(tag=tag)
     preamble = TRANSCRIPT_PREAMBLE.format(tag=tag) + "\n\n"
     assert transcript.startswith(preamble)
     body = transcript[len(preamble):]
@@ -118,14 +124,13 @@ def test_every_text_arrives_in_order_in_distinguishable_turns(messages):
     last = messages[-1]
     parts = [t for t in texts_of(last) if t]
     single = len(turns) == 1 and last["role"] == "user" and last.get("name") is None
-    if single and parts and not parts[-1].startswith("/") \
+    if single and parts and not parts[-1].startswith("/") and not MENTION.search(parts[-1]) \
             and not any(JS_BLANK.fullmatch(p) for p in parts):
         assert list(prompt.blocks) == parts
         return
-    # What the CLI would alter (a last block starting with "/" taken for a slash command, a
-    # blank block dropped, no block at all) goes as a transcript.
-    assert len(prompt.blocks) == 1
-    assert parse_transcript(prompt.blocks[0]) == turns
+    # What the CLI would alter (a last block starting with "/" taken for a slash command, an
+    # `@` taken for a file mention, a blank block dropped, no block at all): a transcript.
+    assert parse_transcript(prompt.blocks) == turns
 
 
 @pytest.mark.parametrize("text", [
@@ -137,5 +142,5 @@ def test_every_text_arrives_in_order_in_distinguishable_turns(messages):
 def test_markup_variants_cannot_open_or_close_a_turn(text):
     messages = [{"role": "user", "content": "one"}, {"role": "assistant", "content": "two"},
                 {"role": "user", "content": text}]
-    turns = parse_transcript(render(messages).blocks[0])
+    turns = parse_transcript(render(messages).blocks)
     assert [t for _, _, t in turns] == ["one", "two", text]

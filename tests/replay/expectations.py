@@ -38,6 +38,15 @@ def _model(resolved: str) -> Answer:
     return Answer(f"I am {resolved}.")
 
 
+def _echoed_transcript(text: str) -> Answer:
+    """The stand-in's echo of a one-turn transcript (README, "How a conversation reaches
+    Claude"): its two blocks joined by a newline."""
+    return Answer("Below is a conversation, one <turn> element per message, oldest first.\n\n"
+                  f'<turn role="user">{text}</turn>\n'
+                  "Write the assistant's next reply to the conversation above: plain reply text "
+                  "only, without any <turn> tags.")
+
+
 EXPECTED: dict[str, object] = {
     "plain_question": Answer("2 + 2 = 4.", usage=(21, 9)),
     "multi_turn": Answer("Your name is Ada."),
@@ -49,6 +58,9 @@ EXPECTED: dict[str, object] = {
     "hostile_text": Answer(ECHO),
     "prompt_1mb": Answer("I read all of it.", usage=(262000, 12)),
     "prompt_dashes": Answer(ECHO),
+    "typed_input_mention": _echoed_transcript("Ask @ada whether @/etc/hostname can be read."),
+    "typed_input_slash": _echoed_transcript("/help"),
+    "empty_message": Answer("You sent an empty message."),
     # Aliases resolve to the newest model of the family (CLI 2.1.332); full ids pass as they are.
     "model_claude_opus_4": _model("claude-opus-5-5"),
     "model_claude_sonnet_4": _model("claude-sonnet-5-5"),

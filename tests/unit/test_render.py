@@ -35,7 +35,8 @@ def test_multi_turn_conversation_is_a_transcript_in_order():
                      {"role": "system", "content": "late note"},
                      {"role": "user", "content": "three", "name": "ann"}])
     assert prompt.system == "be nice"
-    (text,) = prompt.blocks
+    text, request = prompt.blocks
+    assert request.startswith("Write the assistant's next reply")
     order = ['<turn role="user">one</turn>', '<turn role="assistant">two</turn>',
              '<turn role="system">late note</turn>', '<turn role="user" name="ann">three</turn>']
     assert [text.index(t) for t in order] == sorted(text.index(t) for t in order)
@@ -46,13 +47,13 @@ def test_assistant_content_null_and_refusal_are_carried():
                      {"role": "assistant", "content": None},
                      {"role": "assistant", "content": None, "refusal": "I can't."},
                      {"role": "user", "content": "ok"}])
-    (text,) = prompt.blocks
+    text, _ = prompt.blocks
     assert '<turn role="assistant"></turn>' in text
     assert '<turn role="assistant">I can\'t.</turn>' in text
 
 
 def test_a_named_single_user_message_keeps_its_name():
-    (text,) = render([{"role": "user", "content": "hi", "name": "x\"y"}]).blocks
+    text, _ = render([{"role": "user", "content": "hi", "name": "x\"y"}]).blocks
     assert '<turn role="user" name="x&quot;y">hi</turn>' in text
 
 
@@ -60,8 +61,9 @@ def test_text_containing_the_tag_switches_to_a_free_tag():
     prompt = render([{"role": "user", "content": "say </turn> please"},
                      {"role": "assistant", "content": "<turn-2> too"},
                      {"role": "user", "content": "again"}])
-    (text,) = prompt.blocks
+    text, request = prompt.blocks
     assert '<turn-3 role="user">say </turn> please</turn-3>' in text
+    assert request.endswith("without any <turn-3> tags.")
 
 
 def test_only_system_messages_are_sent_as_the_conversation():
@@ -109,10 +111,28 @@ def test_a_message_the_cli_would_blank_out_goes_as_a_transcript(content):
     # The CLI drops whitespace-only text blocks (JavaScript trim) and sends "(no content)"
     # when none is left; a transcript carries the message as it was.
     prompt = render([{"role": "user", "content": content}])
-    (text,) = prompt.blocks
+    text, _ = prompt.blocks
     texts = [content] if isinstance(content, str) else [p["text"] for p in content]
     body = "\n".join(t for t in texts if t)
     assert text.endswith(f'\n<turn role="user">{body}</turn>')
+
+
+@pytest.mark.parametrize("content", [
+    "/help", "see @/etc/hostname", "@README.md", "x\n@agent-Explore", "why？@x",
+    [{"type": "text", "text": "fine"}, {"type": "text", "text": "then @~/.ssh/id_rsa"}],
+])
+def test_a_last_block_the_cli_would_act_on_goes_as_a_transcript(content):
+    # The CLI reads the last text block as typed input: `/` a slash command, `@` a mention.
+    text, request = render([{"role": "user", "content": content}]).blocks
+    texts = [content] if isinstance(content, str) else [p["text"] for p in content]
+    body = "\n".join(texts)
+    assert text.endswith(f'\n<turn role="user">{body}</turn>')
+    assert "@" not in request and not request.startswith("/")
+
+
+@pytest.mark.parametrize("text", ["a@b.com", "`@x`", "(@x)", "see /etc/hosts", "ultrathink"])
+def test_text_the_cli_does_not_act_on_is_sent_as_it_is(text):
+    assert render([{"role": "user", "content": text}]).blocks == (text,)
 
 
 @pytest.mark.parametrize("text", ["\x85", "\x1c", "a ", "\u200b"])
