@@ -169,7 +169,13 @@ def _fix_for(code: str | None) -> str | None:
         "claude_not_logged_in": LOGIN_HINT + ".",
         "upstream_authentication_failed": "Log in again: " + LOGIN_HINT + ".",
         "claude_cli_not_found": f"Install the CLI ({INSTALL_HINT}).",
-        "rate_limit_exceeded": "Your plan's limit is reached for now; try again later.",
+        "rate_limit_exceeded": "Claude's API is rate-limiting this login; try again later.",
+        "usage_limit_reached": "Your plan's usage limit is reached; it resets at the time "
+                               "the message says.",
+        "insufficient_quota": "Your plan does not cover this use: see claude.ai/settings/usage "
+                              "(extra usage or credits).",
+        "upstream_account_disabled": "The account's organization is disabled; contact its admin "
+                                     "or log in with another account: " + LOGIN_HINT + ".",
         "upstream_overloaded": "Anthropic is overloaded; try again in a minute.",
         "upstream_unreachable": "Check this machine's internet connection and proxy settings.",
         "timeout": "The CLI did not answer in time; run `claude -p hi` to see what it does.",

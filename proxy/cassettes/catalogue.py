@@ -8,7 +8,9 @@ an OpenAI chat completion request plus what the recording needs around it:
     scenario     what the stand-in upstream plays (proxy.standin.Scenario fields)
     env          CLI environment overrides (CLAUDE_CODE_MAX_RETRIES, ...)
     upstream     "stand-in" (default) or "closed-port" (nothing listens: unreachable)
-    credentials  "api-key" (default, a dummy key) or "none" (not logged in: no key, empty HOME)
+    credentials  "api-key" (default, a dummy key), "oauth-token" (a dummy subscription token:
+                 the CLI then behaves as under a Pro/Max login, e.g. reports plan limits) or
+                 "none" (not logged in: no key, empty HOME)
     extra_args   CLI arguments the proxy does not produce itself (["--fallback-model", "haiku"])
     interrupt    {"signal": "SIGTERM", "after": "first_text"}: the recorder signals the CLI
     cli          a fake CLI script, relative to the catalogue file (for what the real CLI
@@ -33,7 +35,7 @@ from proxy.standin.scenario import Scenario
 
 CATALOGUE_FORMAT = "claude-max-api-catalogue"
 UPSTREAMS = ("stand-in", "closed-port")
-CREDENTIALS = ("api-key", "none")
+CREDENTIALS = ("api-key", "oauth-token", "none")
 INTERRUPT_POINTS = ("first_text",)
 # Scenario fields that only shape the answer; a real model answers such requests meaningfully.
 _ANSWER_FIELDS = frozenset({"reply_text", "split", "input_tokens", "output_tokens",

@@ -112,6 +112,7 @@ class EventTranslator:
         self.lines = 0
         self.init: dict[str, Any] | None = None
         self.last_retry: dict[str, Any] | None = None
+        self.rate_limit: dict[str, Any] | None = None  # the last rate_limit_event's info
         self.fallback: dict[str, Any] | None = None
         self._emitted_text = False      # any text so far (decides block separators)
         self._need_separator = False
@@ -146,7 +147,11 @@ class EventTranslator:
             return self._assistant(obj.get("message") or {})
         if kind == "result":
             return self._result(obj)
-        if kind in ("user", "rate_limit_event"):
+        if kind == "rate_limit_event":
+            info = obj.get("rate_limit_info")
+            self.rate_limit = info if isinstance(info, dict) else None
+            return [Activity(kind)]
+        if kind == "user":
             return [Activity(kind)]
         return []
 
@@ -285,7 +290,7 @@ class EventTranslator:
     def _result(self, obj: dict) -> list[Event]:
         self.done = True
         if obj.get("is_error") or obj.get("subtype") not in (None, "success"):
-            return [Failed(failures.from_result(obj, self.last_retry))]
+            return [Failed(failures.from_result(obj, self.last_retry, self.rate_limit))]
         stop = obj.get("stop_reason")
         out: list[Event] = self._settle_replacement()
         if not self._emitted_text and isinstance(obj.get("result"), str) and obj["result"]:

@@ -8,7 +8,11 @@ Measured with CLI 2.1.332 against the stand-in upstream: a failed run exits 1 af
 |------------------------------------------------|--------|---------------------------------|
 | CLI not logged in ("Not logged in")            | 503    | claude_not_logged_in            |
 | upstream 401/403 (expired or revoked login)    | 503    | upstream_authentication_failed  |
+| plan usage limit (5-hour, weekly; Retry-After  | 429    | usage_limit_reached             |
+|   until the reset the CLI reports)             |        |                                 |
 | upstream 429 (Retry-After from the CLI's wait) | 429    | rate_limit_exceeded             |
+| billing: extra usage or credits needed         | 429    | insufficient_quota (as OpenAI)  |
+| the account's organization is disabled         | 503    | upstream_account_disabled       |
 | upstream 529 / overloaded                      | 503    | upstream_overloaded             |
 | prompt too long                                | 400    | context_length_exceeded         |
 | other upstream 4xx/5xx                         | 502    | upstream_error                  |
@@ -24,7 +28,8 @@ wrong, and a client must be able to tell the two apart.
 from __future__ import annotations
 
 import re
-from typing import Any
+import time
+from typing import Any, Callable
 
 from proxy.errors import ProxyError
 
@@ -36,8 +41,22 @@ def _clean(text: str) -> str:
     return _GATEWAY_HINT.sub("", text).strip()
 
 
-def from_result(result: dict[str, Any], last_retry: dict[str, Any] | None = None) -> ProxyError:
-    """Classifies a `result` line with `is_error: true` (or an error subtype)."""
+# Anthropic's billing refusals (HTTP 400 with these texts, measured as the CLI prints them):
+# the plan does not cover the request and paid usage is needed. OpenAI says the same thing
+# with 429 `insufficient_quota`, which clients already know not to retry blindly.
+_BILLING = re.compile(r"extra usage|credit balance|out of credits|spend limit|billing",
+                      re.IGNORECASE)
+_ACCOUNT_DISABLED = re.compile(r"(organization|account) (has been|is) disabled", re.IGNORECASE)
+
+
+def from_result(result: dict[str, Any], last_retry: dict[str, Any] | None = None,
+                rate_limit: dict[str, Any] | None = None,
+                now: Callable[[], float] = time.time) -> ProxyError:
+    """Classifies a `result` line with `is_error: true` (or an error subtype).
+
+    `last_retry` is the run's last `api_retry` line, `rate_limit` the `rate_limit_info` of its
+    last `rate_limit_event` (sent for subscription logins only).
+    """
     text = result.get("result")
     if not isinstance(text, str) or not text:
         errors = result.get("errors")
@@ -58,6 +77,17 @@ def from_result(result: dict[str, Any], last_retry: dict[str, Any] | None = None
         return ProxyError(503, "Claude rejected the server's login (" + text + "). Log in again "
                                "with `claude` and `/login` on the server.",
                           code="upstream_authentication_failed")
+    if result.get("api_error") == "usage_limit_reached" \
+            or status == 429 and (rate_limit or {}).get("status") == "rejected":
+        return ProxyError(429, "The Claude plan's usage limit is reached: " + text,
+                          type="rate_limit_error", code="usage_limit_reached",
+                          retry_after=_until_reset(rate_limit, now))
+    if status in (400, 402, 403, 429, None) and _BILLING.search(text):
+        return ProxyError(429, "Claude refused the request for billing reasons: " + text,
+                          type="insufficient_quota", code="insufficient_quota")
+    if _ACCOUNT_DISABLED.search(text):
+        return ProxyError(503, "Claude refused the server's account: " + text,
+                          code="upstream_account_disabled")
     if status == 429 or error_type == "rate_limit_error":
         return ProxyError(429, text, type="rate_limit_error", code="rate_limit_exceeded",
                           retry_after=_retry_after(last_retry))
@@ -74,6 +104,14 @@ def from_result(result: dict[str, Any], last_retry: dict[str, Any] | None = None
     if result.get("subtype") not in (None, "success"):
         return ProxyError(502, text, code="claude_cli_error")
     return ProxyError(502, text, code="upstream_error")
+
+
+def _until_reset(rate_limit: dict[str, Any] | None, now: Callable[[], float]) -> float | None:
+    resets_at = (rate_limit or {}).get("resetsAt")
+    if isinstance(resets_at, (int, float)) and not isinstance(resets_at, bool):
+        left = resets_at - now()
+        return left if left > 0 else None
+    return None
 
 
 def _retry_after(last_retry: dict[str, Any] | None) -> float | None:

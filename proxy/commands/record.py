@@ -48,6 +48,7 @@ UPSTREAMS = ("stand-in", "login")
 DEFAULT_CATALOGUE = "fixtures/catalogue.json"
 DEFAULT_OUTPUT = {"stand-in": "fixtures/cassettes", "login": "fixtures/login"}
 STANDIN_API_KEY = "sk-ant-standin"  # any key does for the stand-in; redacted anyway
+STANDIN_OAUTH_TOKEN = "standin-oauth-token"  # CLAUDE_CODE_OAUTH_TOKEN: a subscription login
 LIMITS = Limits(total=300.0, idle=240.0)
 
 
@@ -182,6 +183,8 @@ def _record(entry: Entry, session: _Session, home: str, work: str) -> Cassette:
         environ.update(HOME=home, LANG="C.UTF-8", ANTHROPIC_BASE_URL=base_url)
         if entry.credentials == "api-key":
             environ["ANTHROPIC_API_KEY"] = STANDIN_API_KEY
+        elif entry.credentials == "oauth-token":
+            environ["CLAUDE_CODE_OAUTH_TOKEN"] = STANDIN_OAUTH_TOKEN
         recording = Recording(
             description=entry.description,
             cli=entry.cli_label or "claude", upstream=entry.upstream,

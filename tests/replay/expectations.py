@@ -22,7 +22,8 @@ class Refused:
     """An HTTP error before any content, in both modes (a stream is held until it begins)."""
     status: int
     code: str
-    retry_after: str | None = None
+    retry_after: str | int | None = None  # the header; an int is an epoch to count down to
+    type: str = "server_error"
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,21 @@ EXPECTED: dict[str, object] = {
     # Both model calls' text, separated; usage is the sum of both calls.
     "tool_use_refused": Answer("Let me look.\n\nI cannot run tools here.", usage=(200, 24)),
     "upstream_401": Refused(503, "upstream_authentication_failed"),
-    "upstream_429_retry_after": Refused(429, "rate_limit_exceeded", retry_after="2"),
+    "upstream_429_retry_after": Refused(429, "rate_limit_exceeded", retry_after="2",
+                                        type="rate_limit_error"),
     "upstream_429_then_ok": Answer("Third time lucky."),
     "upstream_500": Refused(502, "upstream_error"),
     "upstream_529": Refused(503, "upstream_overloaded", retry_after="1"),
     "upstream_529_fallback": Answer("Answered by claude-haiku-5-5."),
-    "upstream_400_prompt_too_long": Refused(400, "context_length_exceeded"),
+    "upstream_400_prompt_too_long": Refused(400, "context_length_exceeded",
+                                            type="invalid_request_error"),
+    # The plan limit says when it resets (anthropic-ratelimit-unified-reset): Retry-After
+    # counts down to it. Billing refusals are OpenAI's insufficient_quota: no Retry-After.
+    "usage_limit_five_hour": Refused(429, "usage_limit_reached", retry_after=4102444800,
+                                     type="rate_limit_error"),
+    "billing_extra_usage": Refused(429, "insufficient_quota", type="insufficient_quota"),
+    "billing_credit_balance": Refused(429, "insufficient_quota", type="insufficient_quota"),
+    "organization_disabled": Refused(503, "upstream_account_disabled"),
     "upstream_unreachable": Refused(502, "upstream_unreachable"),
     "not_logged_in": Refused(503, "claude_not_logged_in"),
     "killed_mid_stream": BrokenStream(502, "claude_cli_crashed", partial="Once upon "),
