@@ -56,14 +56,18 @@ def build_runner(settings: Settings) -> Runner:
     from proxy.runners.pool import WarmPool
     # Warm processes share max_concurrent with serving ones (docs/performance.md).
     return WarmPool(live, size=settings.pool_size, max_processes=settings.max_concurrent,
-                    models=_pool_cli_models(settings), max_idle=settings.pool_max_idle)
+                    models=_pool_cli_models(settings), max_idle=settings.pool_max_idle,
+                    fallback_model=_cli_model(settings, settings.fallback_model) or None)
 
 
 def _pool_cli_models(settings: Settings) -> list[str]:
     """--pool-model takes what clients send (`claude-sonnet-4`) or a CLI name (`sonnet`)."""
+    return [_cli_model(settings, name) for name in settings.pool_models]
+
+
+def _cli_model(settings: Settings, name: str) -> str:
     catalogue = ModelCatalogue(settings.extra_models)
-    return [catalogue.get(name).cli_model if name in catalogue else name
-            for name in settings.pool_models]
+    return catalogue.get(name).cli_model if name in catalogue else name
 
 
 def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
@@ -75,7 +79,8 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
     service = ChatService(models, runner, limiter,
                           Limits(total=settings.timeout, idle=settings.idle_timeout),
                           max_messages=settings.max_messages,
-                          max_prompt_chars=settings.max_prompt_chars)
+                          max_prompt_chars=settings.max_prompt_chars,
+                          fallback_model=settings.fallback_model)
 
     pool_state = getattr(runner, "pool_state", None)  # a warm pool describes itself this way
     pool_state = pool_state if callable(pool_state) else None

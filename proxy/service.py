@@ -28,10 +28,12 @@ class ChatRequest:
     include_usage: bool
     stops: tuple[str, ...]
     max_output_tokens: int | None
+    fallback_model: str | None = None
 
     def invocation(self) -> Invocation:
         return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
-                          blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens)
+                          blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens,
+                          fallback_model=self.fallback_model)
 
 
 def _output_limit(body: dict[str, Any]) -> int | None:
@@ -54,8 +56,9 @@ def _unsupported(param: str, message: str) -> ProxyError:
 class ChatService:
     def __init__(self, models: ModelCatalogue, runner: Runner, limiter: ConcurrencyLimiter,
                  limits: Limits, *, max_messages: int = 2048,
-                 max_prompt_chars: int = 4 * 1024 * 1024) -> None:
+                 max_prompt_chars: int = 4 * 1024 * 1024, fallback_model: str = "") -> None:
         self.models = models
+        self.fallback_model = self._cli_name(fallback_model)
         self.runner = runner
         self.limiter = limiter
         self.limits = limits
@@ -105,7 +108,14 @@ class ChatService:
         options = body.get("stream_options") or {}
         return ChatRequest(model=model, prompt=prompt, stream=bool(body.get("stream")),
                            include_usage=bool(body.get("stream") and options.get("include_usage")),
-                           stops=tuple(s for s in stops if s), max_output_tokens=max_tokens)
+                           stops=tuple(s for s in stops if s), max_output_tokens=max_tokens,
+                           fallback_model=self.fallback_model)
+
+    def _cli_name(self, model: str) -> str | None:
+        """A served model id (`claude-haiku-4`) or a CLI name (`haiku`) as the CLI takes it."""
+        if not model:
+            return None
+        return self.models.get(model).cli_model if model in self.models else model
 
     def start(self, request: ChatRequest, is_disconnected: Callable[[], bool]) -> CLIRun:
         """Takes a slot (waiting if need be) and starts the CLI; raises ProxyError or ClientGone."""

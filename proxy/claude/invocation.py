@@ -58,10 +58,15 @@ class Invocation:
     blocks: tuple[str, ...] = ()
     max_output_tokens: int | None = None
     extra_env: tuple[tuple[str, str], ...] = field(default=())
+    fallback_model: str | None = None  # the CLI's --fallback-model (used when overloaded)
 
     def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN) -> list[str]:
         """The CLI arguments after the executable; the default gives the normalised form."""
-        return [*SAFE_FLAGS, "--model", self.model, "--system-prompt-file", system_prompt_file]
+        argv = [*SAFE_FLAGS, "--model", self.model, "--system-prompt-file", system_prompt_file]
+        # The CLI refuses a fallback equal to the model; then there is simply none.
+        if self.fallback_model and self.fallback_model != self.model:
+            argv += ["--fallback-model", self.fallback_model]
+        return argv
 
     def user_message(self) -> dict:
         return {"type": "user",

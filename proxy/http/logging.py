@@ -63,6 +63,9 @@ class RequestLog:
         if model:
             out["model"] = model
         run = getattr(ctx, "run", None)
+        fallback = getattr(getattr(run, "translator", None), "fallback", None)
+        if fallback:  # the response keeps the requested name; the log says who answered
+            out["fallback_model"] = fallback.get("fallback_model")
         if run is not None and run.first_output_at is not None:
             out["first_output_ms"] = round((run.first_output_at - started) * 1000, 1)
         if run is not None and getattr(run, "first_text_at", None) is not None:

@@ -64,9 +64,12 @@ class _Warm:
 _LATE_ENV = frozenset({"CLAUDE_CODE_MAX_OUTPUT_TOKENS"})
 
 
-def warm_can_serve(invocation: Invocation) -> bool:
-    """Whether a pre-spawned process can take this request, or it needs a cold spawn."""
-    return not invocation.extra_env and set(invocation.env()) <= _LATE_ENV
+def warm_can_serve(invocation: Invocation, fallback_model: str | None = None) -> bool:
+    """Whether a process pre-spawned with `fallback_model` can take this request, or it needs
+    a cold spawn."""
+    started_with = Invocation(model=invocation.model, fallback_model=fallback_model)
+    return not invocation.extra_env and set(invocation.env()) <= _LATE_ENV \
+        and invocation.argv() == started_with.argv()
 
 
 def control_request(request_id: str, subtype: str, **fields: Any) -> str:
@@ -157,7 +160,7 @@ class WarmPool:
 
     def __init__(self, live: LiveRunner, *, size: int, max_processes: int,
                  models: Iterable[str] = (), max_idle: float = 600.0,
-                 begin_timeout: float = BEGIN_TIMEOUT,
+                 begin_timeout: float = BEGIN_TIMEOUT, fallback_model: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if size < 1:
             raise ValueError("a warm pool needs size >= 1 (size 0 means: no pool)")
@@ -167,6 +170,7 @@ class WarmPool:
         self.fixed_models = tuple(dict.fromkeys(m for m in models if m))
         self.max_idle = max_idle
         self.begin_timeout = begin_timeout
+        self.fallback_model = fallback_model
         self._clock = clock
         self._cond = threading.Condition()
         self._idle: dict[str, deque[_Warm]] = {}
@@ -192,7 +196,7 @@ class WarmPool:
                 raise ProxyError(503, "The server is shutting down.", code="server_shutting_down")
             self._serving += 1
             self._demand[invocation.model] = self._clock()
-            warm = self._take(invocation.model) if warm_can_serve(invocation) else None
+            warm = self._take(invocation.model) if self._can_serve(invocation) else None
             while warm is None and self._serving + self._idle_count() + self._spawning \
                     > self.max_processes:
                 victim = self._oldest_idle()
@@ -201,7 +205,7 @@ class WarmPool:
                     self.counts["evicted"] += 1
                 else:                   # only a spawn in flight holds the room: it lands in ms
                     self._cond.wait(0.05)
-                    warm = self._take(invocation.model) if warm_can_serve(invocation) else None
+                    warm = self._take(invocation.model) if self._can_serve(invocation) else None
             self.counts["hits" if warm else "misses"] += 1
             self._cond.notify_all()  # the filler replaces what was taken
         for victim in victims:
@@ -370,11 +374,15 @@ class WarmPool:
             self._spawn(model)
         return True
 
+    def _can_serve(self, invocation: Invocation) -> bool:
+        return warm_can_serve(invocation, self.fallback_model)
+
     def _spawn(self, model: str) -> None:
         process: LiveProcess | None = None
         error: str | None = None
         try:
-            process = self.live.spawn(None, argv_for=Invocation(model=model).argv)
+            process = self.live.spawn(None, argv_for=Invocation(
+                model=model, fallback_model=self.fallback_model).argv)
         except ProxyError as exc:
             error = exc.message
         except OSError as exc:

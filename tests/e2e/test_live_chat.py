@@ -9,6 +9,7 @@ Claude Code's own system prompt.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
@@ -251,6 +252,38 @@ def test_upstream_failures_get_honest_statuses(proxy_for, scenario, retries, sta
     assert error["code"] == code
     assert set(error) == {"message", "type", "param", "code"}
     assert "127.0.0.1:" not in error["message"]   # the upstream's address is not leaked
+
+
+def test_an_overloaded_model_falls_back_to_the_configured_one(proxy_for, standin, caplog):
+    # --fallback-model: the CLI retries the overloaded opus, then answers with haiku.
+    caplog.set_level(logging.INFO, logger="claude_max_api.access")
+    proxy = proxy_for(Scenario(fail_status=529, fail_models=("claude-opus-5-5",),
+                               reply_text="Answered by {model}."),
+                      max_retries=3, fallback_model="claude-haiku-4")
+    result = proxy.client.chat.completions.create(model="opus", messages=[
+        {"role": "user", "content": "x"}])
+    assert result.choices[0].message.content == "Answered by claude-haiku-5-5."
+    asked = [r.body["model"] for r in upstream_requests(standin, proxy)]
+    assert asked[0] == "claude-opus-5-5" and asked[-1] == "claude-haiku-5-5"
+    assert result.model == "opus"  # the name asked for, as on every response; the log tells
+    deadline = time.monotonic() + 10
+    while not (logged := [r.fields for r in caplog.records if r.name == "claude_max_api.access"
+                          and r.fields.get("path") == "/v1/chat/completions"]):
+        assert time.monotonic() < deadline, "no access log record"
+        time.sleep(0.05)
+    assert logged[0]["fallback_model"] == "claude-haiku-5-5"
+    # The fallback model itself needs no fallback (the CLI would refuse one equal to it).
+    result = proxy.client.chat.completions.create(model="haiku", messages=[
+        {"role": "user", "content": "y"}])
+    assert result.choices[0].message.content == "Answered by claude-haiku-5-5."
+
+
+def test_without_a_fallback_an_overloaded_model_is_503(proxy_for):
+    proxy = proxy_for(Scenario(fail_status=529, fail_models=("claude-opus-5-5",)), max_retries=3)
+    with pytest.raises(openai.InternalServerError) as caught:
+        proxy.client.chat.completions.create(model="opus", messages=[
+            {"role": "user", "content": "x"}])
+    assert (caught.value.status_code, _error(caught.value)["code"]) == (503, "upstream_overloaded")
 
 
 def test_rate_limit_is_429_with_retry_after(proxy_for):

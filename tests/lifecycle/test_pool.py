@@ -224,3 +224,13 @@ def test_a_small_output_limit_gets_a_cold_process():
     assert warm_can_serve(Invocation(model="sonnet", max_output_tokens=2000))
     assert not warm_can_serve(Invocation(model="sonnet", max_output_tokens=100))
     assert not warm_can_serve(Invocation(model="sonnet", extra_env=(("X", "1"),)))
+
+
+def test_a_warm_process_serves_only_requests_with_its_fallback_model():
+    from proxy.runners.pool import warm_can_serve
+    with_fallback = Invocation(model="opus", fallback_model="sonnet")
+    assert warm_can_serve(with_fallback, "sonnet")
+    assert not warm_can_serve(with_fallback, None)
+    assert not warm_can_serve(Invocation(model="opus"), "sonnet")
+    # A model equal to the fallback runs without one, warm or cold alike.
+    assert warm_can_serve(Invocation(model="sonnet", fallback_model="sonnet"), None)

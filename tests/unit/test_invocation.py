@@ -30,3 +30,10 @@ def test_small_max_tokens_turn_thinking_off():
     assert Invocation("sonnet", max_output_tokens=4000).env() == {
         "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "4000"}
     assert Invocation("sonnet").env() == {}
+
+
+def test_a_fallback_model_is_passed_unless_it_is_the_model_itself():
+    argv = Invocation(model="opus", fallback_model="sonnet").argv()
+    assert argv[-2:] == ["--fallback-model", "sonnet"]
+    assert "--fallback-model" not in Invocation(model="sonnet", fallback_model="sonnet").argv()
+    assert "--fallback-model" not in Invocation(model="opus").argv()
