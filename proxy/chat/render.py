@@ -15,6 +15,7 @@ so a conversation is rendered into a single user turn. The rules, in order:
     gets a reminder injected) or an `@word` (a file mention);
   - a part is blank, or there is no text at all: the Messages API refuses whitespace-only
     text blocks, so the CLI silently drops them and sends "(no content)" when none is left.
+* A system prompt of whitespace only is no system prompt, for the same reason.
 * Anything longer is a transcript, in two blocks: a one-line preamble and one
   `<turn role="...">` element per message, in order; then, alone, the request for the next
   reply, which the CLI reads as the typed input and leaves alone. If any text contains the tag
@@ -81,11 +82,13 @@ def render(messages: Sequence[dict[str, Any]]) -> Prompt:
     if not conversation:  # only instructions: they are the whole request
         lead, conversation = 0, turns
     system = "\n\n".join(t.text for t in turns[:lead] if t.text)
+    if _blank(system):  # whitespace instructs nothing, and the API refuses blank text blocks
+        system = ""
 
     single = len(conversation) == 1 and conversation[0].role == "user" \
         and conversation[0].name is None
     blocks = tuple(b for b in _text_parts(messages[lead]) if b) if single else ()
-    if not (blocks and _typed_input_safe(blocks[-1])) or any(map(_blank_to_cli, blocks)):
+    if not (blocks and _typed_input_safe(blocks[-1])) or any(map(_blank, blocks)):
         blocks = _transcript(conversation)  # see the exceptions above
     return Prompt(system=system, blocks=blocks)
 
@@ -114,8 +117,11 @@ _CLI_WHITESPACE = frozenset(
     + "".join(map(chr, range(0x2000, 0x200B))))
 
 
-def _blank_to_cli(text: str) -> bool:
-    return all(c in _CLI_WHITESPACE for c in text)
+def _blank(text: str) -> bool:
+    """Empty or whitespace only, to the CLI (which drops such a block) or possibly to the
+    Messages API (which refuses whitespace-only text blocks; which characters it counts is not
+    documented, so Unicode's whitespace counts too)."""
+    return not text.strip() or all(c in _CLI_WHITESPACE for c in text)
 
 
 def _turn(index: int, message: dict[str, Any]) -> _Turn:

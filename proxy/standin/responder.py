@@ -50,6 +50,25 @@ def stable_id(prefix: str, scenario_name: str, call_index: int, length: int = 24
     return f"{prefix}{digest[:length]}"
 
 
+def invalid_request(body: dict[str, Any]) -> str | None:
+    """What the real API refuses in every request, as its 400 message says it; None if nothing.
+
+    Empty and whitespace-only text blocks in `messages` (the messages as the API words them).
+    Which characters the API counts as whitespace is not documented: Unicode's are used here.
+    """
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks if isinstance(blocks, list) else []:
+            if isinstance(block, dict) and block.get("type") == "text" \
+                    and isinstance(block.get("text"), str):
+                if not block["text"]:
+                    return "messages: text content blocks must be non-empty"
+                if not block["text"].strip():
+                    return "messages: text content blocks must contain non-whitespace text"
+    return None
+
+
 def should_fail(scenario: Scenario, model: str, failures_so_far: int) -> bool:
     if scenario.fail_status is None:
         return False

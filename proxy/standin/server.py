@@ -267,6 +267,10 @@ class StandInUpstream:
             self._send_json(h, record, 404, wire.error_envelope(404, message=f"Unknown stand-in scenario {name!r}."))
             return
 
+        refused = responder.invalid_request(body)
+        if refused is not None:
+            self._send_json(h, record, 400, wire.error_envelope(400, message=refused))
+            return
         if scenario.first_byte_delay:
             self._pause(h, scenario.first_byte_delay)
         if scenario.hang:

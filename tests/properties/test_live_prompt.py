@@ -59,8 +59,8 @@ def served(standin, tmp_path_factory):
         with running_proxy(Settings(), runner) as proxy, requests.Session() as session:
             session.post(proxy.base_url + "/chat/completions", timeout=120, json={
                 "model": "sonnet", "messages": [{"role": "user", "content": "Hello"}]})
-            baseline = _context(standin.requests_for(SCENARIO)[-1].body)
-            yield proxy, session, baseline
+            hello = standin.requests_for(SCENARIO)[-1].body
+            yield proxy, session, (_context(hello), len(hello["system"]))
 
 
 @budget(8)
@@ -70,23 +70,49 @@ def served(standin, tmp_path_factory):
 @example(text="/foo bar")
 @example(text="\r")  # whitespace-only blocks are dropped by the CLI, "(no content)" sent
 @example(text="")
-@example(text="\x85")  # whitespace to Python, not to the CLI's JavaScript trim()
+@example(text="\x85")  # whitespace to Python (maybe to the API), not to the CLI's JavaScript
 @example(text="\ufeff")  # the reverse
 @example(text="see @/etc/hostname")  # a file mention: the file was attached
 @example(text="ultrathink")  # a system note was added
 def test_the_model_receives_exactly_the_rendered_prompt(served, standin, text):
-    proxy, session, baseline = served
-    messages = [{"role": "user", "content": text}]
+    _assert_sent_exactly(served, standin, [{"role": "user", "content": text}])
+
+
+ROLE = st.sampled_from(["system", "developer", "user", "assistant"])
+CONTENT = st.one_of(TEXT, st.lists(TEXT.map(lambda t: {"type": "text", "text": t}),
+                                   min_size=1, max_size=3))
+CONVERSATION = st.lists(st.fixed_dictionaries({"role": ROLE, "content": CONTENT}),
+                        min_size=1, max_size=4)
+
+
+@budget(6)
+@given(messages=CONVERSATION)
+@example(messages=[{"role": "system", "content": " "}, {"role": "user", "content": "hi"}])
+@example(messages=[{"role": "system", "content": "/help"}, {"role": "user", "content": " "},
+                   {"role": "assistant", "content": "@ada"}, {"role": "user", "content": "/x"}])
+@example(messages=[{"role": "user", "content": [{"type": "text", "text": "a"},
+                                                 {"type": "text", "text": "see @/etc/hostname"}]}])
+def test_any_conversation_reaches_the_model_exactly(served, standin, messages):
+    # Transcripts and system prompts too: the whole rendered prompt, and nothing added.
+    _assert_sent_exactly(served, standin, messages)
+
+
+def _assert_sent_exactly(served, standin, messages: list) -> None:
+    proxy, session, (baseline, system_blocks) = served
+    prompt = render(messages)
     before = len(standin.requests_for(SCENARIO))
     answer = session.post(proxy.base_url + "/chat/completions", timeout=120,
                           json={"model": "sonnet", "messages": messages})
     calls = standin.requests_for(SCENARIO)[before:]
-    assert len(calls) == 1, f"{len(calls)} model calls for {text!r}: {answer.text[:200]}"
+    assert len(calls) == 1, f"{len(calls)} model calls: {answer.text[:200]}"
     user = [m for m in calls[0].body["messages"] if m["role"] == "user"][-1]
     content = user["content"] if isinstance(user["content"], list) else \
         [{"type": "text", "text": user["content"]}]
-    assert [b.get("text") for b in content] == list(render(messages).blocks)
-    assert _context(calls[0].body) == baseline, "the CLI added something for this text"
+    assert [b.get("text") for b in content] == list(prompt.blocks)
+    system = [b["text"] for b in calls[0].body["system"]]
+    # The client's system prompt is one block after the CLI's own (billing header, identity).
+    assert system[system_blocks:] == ([prompt.system] if prompt.system else [])
+    assert _context(calls[0].body) == baseline, "the CLI added something for this prompt"
     assert answer.status_code == 200
     assert answer.json()["choices"][0]["message"]["content"] == "\n".join(
         b["text"] for b in content)

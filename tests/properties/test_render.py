@@ -38,6 +38,13 @@ JS_BLANK = re.compile(
 # The CLI's mention rule: an `@` at the start or after JavaScript whitespace or CJK punctuation.
 MENTION = re.compile("(?:^|[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
                      "\u3000\ufeff\u3002\u3001\uff1f\uff01])@")
+
+
+def blank(text: str) -> bool:
+    """Blank to the CLI (JavaScript) or, maybe, to the Messages API (Unicode)."""
+    return JS_BLANK.fullmatch(text) is not None or not text.strip()
+
+
 NAME = st.one_of(st.none(), st.text(max_size=12), MARKUP)
 
 
@@ -120,12 +127,13 @@ def test_every_text_arrives_in_order_in_distinguishable_turns(messages):
     system, turns = expected_turns(messages)
     prompt = render(messages)  # nothing generated here may be refused
     note(f"system={prompt.system!r}\nblocks={prompt.blocks!r}")
-    assert prompt.system == "\n\n".join(system)
+    joined = "\n\n".join(system)
+    assert prompt.system == ("" if blank(joined) else joined)
     last = messages[-1]
     parts = [t for t in texts_of(last) if t]
     single = len(turns) == 1 and last["role"] == "user" and last.get("name") is None
     if single and parts and not parts[-1].startswith("/") and not MENTION.search(parts[-1]) \
-            and not any(JS_BLANK.fullmatch(p) for p in parts):
+            and not any(map(blank, parts)):
         assert list(prompt.blocks) == parts
         return
     # What the CLI would alter (a last block starting with "/" taken for a slash command, an

@@ -52,6 +52,21 @@ def test_bad_json_is_400(upstream: StandInUpstream) -> None:
     assert r.status == 400 and r.json["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("content, message", [
+    ("", "messages: text content blocks must be non-empty"),
+    ([{"type": "text", "text": "ok"}, {"type": "text", "text": " \n"}],
+     "messages: text content blocks must contain non-whitespace text"),
+    ([{"type": "text", "text": "\u3000"}],
+     "messages: text content blocks must contain non-whitespace text"),
+])
+def test_blank_text_blocks_are_refused_as_the_api_refuses_them(upstream, content, message) -> None:
+    body = {"model": "claude-sonnet-5-5", "max_tokens": 5, "stream": True,
+            "messages": [{"role": "user", "content": content}]}
+    r = post(upstream.base_url, json.dumps(body).encode())
+    assert (r.status, r.json["error"]["type"], r.json["error"]["message"]) == (
+        400, "invalid_request_error", message)
+
+
 def test_prompt_rules_select_at_the_root_url(upstream: StandInUpstream) -> None:
     upstream.add_scenario("busy", Scenario(fail_status=529, when_prompt_contains="[overload]"))
     upstream.add_scenario("think", Scenario(thinking="t", reply_text="thought", when_prompt_contains="[think]"))

@@ -103,7 +103,7 @@ def test_tool_messages_are_refused_until_tool_calling_exists(message, param):
 
 
 @pytest.mark.parametrize("content", [
-    "", "\r", " \n\t", "\u3000", "\ufeff", "\u2028",
+    "", "\r", " \n\t", "\u3000", "\ufeff", "\u2028", "\x85", "\x1c",
     [{"type": "text", "text": "a"}, {"type": "text", "text": " "}],
     [{"type": "text", "text": ""}],
 ])
@@ -135,8 +135,14 @@ def test_text_the_cli_does_not_act_on_is_sent_as_it_is(text):
     assert render([{"role": "user", "content": text}]).blocks == (text,)
 
 
-@pytest.mark.parametrize("text", ["\x85", "\x1c", "a ", "\u200b"])
-def test_text_the_cli_keeps_is_sent_as_it_is(text):
-    # Python calls U+0085 and U+001C whitespace, JavaScript's trim does not; U+200B neither.
+@pytest.mark.parametrize("text", ["a ", "\u200b", " \x85x"])
+def test_text_that_is_not_blank_is_sent_as_it_is(text):
+    # U+200B (zero width space) is whitespace neither to JavaScript nor to Unicode.
     assert render([{"role": "user", "content": text}]).blocks == (text,)
+
+
+@pytest.mark.parametrize("system", [" ", "\n\t", "\u3000"])
+def test_a_blank_system_prompt_is_none(system):
+    prompt = render([{"role": "system", "content": system}, {"role": "user", "content": "hi"}])
+    assert (prompt.system, prompt.blocks) == ("", ("hi",))
 
