@@ -26,6 +26,7 @@ from proxy.errors import ProxyError
 from proxy.runners.base import ExitStatus
 
 TERMINATE_GRACE = 2.0   # seconds between SIGTERM and SIGKILL
+SPAWN_WAIT = 10.0       # seconds close() waits for spawns under way (each ends its process)
 _STDERR_CAP = 64 * 1024
 _READ_SIZE = 256 * 1024
 _ROOT_NAME = "claude-max-api"
@@ -122,6 +123,8 @@ class LiveRunner:
         self._preexec = _die_with_parent()
         self._live: set[LiveProcess] = set()
         self._lock = threading.Lock()
+        self._spawns_done = threading.Condition(self._lock)
+        self._spawning = 0    # spawns in progress: close() waits for them
         self._closed = False  # once closed (shutdown), nothing new is spawned
 
     @property
@@ -139,14 +142,25 @@ class LiveRunner:
     def spawn(self, invocation: Invocation | None, argv_for: Callable[[str], list[str]] | None = None,
               ) -> "LiveProcess":
         """Starts the CLI; `invocation=None` pre-spawns one that waits for its stdin (warm pool)."""
+        with self._lock:
+            if self._closed:
+                raise _shutting_down()
+            self._spawning += 1
+        try:
+            return self._spawn(invocation, argv_for)
+        finally:
+            with self._lock:
+                self._spawning -= 1
+                self._spawns_done.notify_all()
+
+    def _spawn(self, invocation: Invocation | None,
+               argv_for: Callable[[str], list[str]] | None) -> "LiveProcess":
         binary = self.claude_bin
         if binary is None:
             raise ProxyError(503, "The Claude Code CLI (`claude`) was not found. Install it with "
                                   "`npm install -g @anthropic-ai/claude-code`, or point --claude-bin "
                                   "or CLAUDE_BIN at it.",
                              code="claude_cli_not_found")
-        if self._closed:
-            raise _shutting_down()
         req_dir = self.work_root.new_request_dir()
         cwd, tmp = req_dir / "cwd", req_dir / "tmp"
         cwd.mkdir()
@@ -194,6 +208,9 @@ class LiveRunner:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            # A spawn under way finishes first (it sees `_closed` and ends its process), so
+            # no request directory is created after the work root is removed below.
+            self._spawns_done.wait_for(lambda: self._spawning == 0, timeout=SPAWN_WAIT)
         processes = self.live_processes()
         # SIGTERM every group first, so the grace periods run side by side, not one by one.
         for process in processes:

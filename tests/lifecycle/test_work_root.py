@@ -50,3 +50,43 @@ def test_a_closed_runner_starts_nothing(tmp_path):
         runner.start(Invocation(model="sonnet", blocks=("hi",)))
     assert caught.value.status == 503 and caught.value.code == "server_shutting_down"
     assert runner.live_processes() == []
+
+
+def test_closing_while_a_spawn_is_under_way_leaves_no_request_directory(tmp_path):
+    # Found by the stateful stream property: a request that was starting its CLI when the
+    # server shut down could create its directory after the work root was removed.
+    import threading
+    import time
+
+    root = WorkRoot(str(tmp_path))
+    runner = LiveRunner("/bin/cat", work_root=root, max_retries=0)
+    entered, release = threading.Event(), threading.Event()
+    make_dir = root.new_request_dir
+
+    def slow_new_request_dir():
+        entered.set()
+        release.wait(10)
+        return make_dir()
+
+    root.new_request_dir = slow_new_request_dir  # type: ignore[method-assign]
+    outcome: list[object] = []
+
+    def spawn() -> None:
+        try:
+            outcome.append(runner.spawn(Invocation(model="sonnet", blocks=("hi",))))
+        except ProxyError as exc:
+            outcome.append(exc)
+
+    spawning = threading.Thread(target=spawn)
+    spawning.start()
+    assert entered.wait(10)
+    closing = threading.Thread(target=runner.close)
+    closing.start()
+    time.sleep(0.2)
+    assert closing.is_alive(), "close() returned while a spawn was under way"
+    release.set()
+    closing.join(15)
+    spawning.join(15)
+    assert isinstance(outcome[0], ProxyError) and outcome[0].code == "server_shutting_down"
+    assert not root.path.exists()
+    assert runner.live_processes() == []
