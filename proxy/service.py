@@ -33,7 +33,7 @@ class ChatRequest:
     def invocation(self) -> Invocation:
         return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
                           blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens,
-                          fallback_model=self.fallback_model)
+                          fallback_model=self.fallback_model, images=self.prompt.images)
 
 
 def _output_limit(body: dict[str, Any]) -> int | None:
@@ -92,7 +92,7 @@ class ChatService:
 
         prompt = render(messages)
         try:
-            for text in (prompt.system, *prompt.blocks):
+            for text in (prompt.system, *prompt.blocks, *(s for _, s in prompt.images)):
                 text.encode("utf-8")
         except UnicodeEncodeError:
             raise ProxyError(400, "The messages contain a lone UTF-16 surrogate, which is not "

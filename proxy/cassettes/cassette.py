@@ -69,6 +69,7 @@ class RecordedInvocation:
     extra_env: tuple[tuple[str, str], ...] = ()
     argv: tuple[str, ...] = ()
     stdin: tuple[Text, ...] = ()
+    images: tuple[tuple[int, Text], ...] = ()  # (the block each comes before, its source)
 
     @classmethod
     def of(cls, invocation: Invocation, argv: list[str] | None = None) -> "RecordedInvocation":
@@ -79,7 +80,8 @@ class RecordedInvocation:
                    max_output_tokens=invocation.max_output_tokens,
                    extra_env=tuple(invocation.extra_env),
                    argv=tuple(invocation.argv() if argv is None else argv),
-                   stdin=tuple(Text.of(line) for line in invocation.stdin_lines()))
+                   stdin=tuple(Text.of(line) for line in invocation.stdin_lines()),
+                   images=tuple((i, Text.of(source)) for i, source in invocation.images))
 
 
 @dataclass(frozen=True)

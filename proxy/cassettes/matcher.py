@@ -27,8 +27,11 @@ def _system_prompt(inv: Invocation, rec: RecordedInvocation) -> bool:
 
 
 def _blocks(inv: Invocation, rec: RecordedInvocation) -> bool:
+    """The user turn: its text blocks, and its images where they stand."""
     return len(inv.blocks) == len(rec.blocks) and all(
-        r.matches(b) for r, b in zip(rec.blocks, inv.blocks))
+        r.matches(b) for r, b in zip(rec.blocks, inv.blocks)) \
+        and len(inv.images) == len(rec.images) and all(
+            i == j and r.matches(source) for (j, r), (i, source) in zip(rec.images, inv.images))
 
 
 def _max_output_tokens(inv: Invocation, rec: RecordedInvocation) -> bool:
@@ -125,4 +128,5 @@ def describe(invocation: Invocation) -> str:
     preview = text[:60].replace("\n", " ") + ("…" if len(text) > 60 else "")
     return (f"model `{invocation.model}`, system prompt {len(invocation.system_prompt)} chars, "
             f"{len(invocation.blocks)} block(s) of {len(text)} chars starting {preview!r}, "
+            + (f"{len(invocation.images)} image(s), " if invocation.images else "") +
             f"max_output_tokens {invocation.max_output_tokens}")

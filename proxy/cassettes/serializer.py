@@ -80,10 +80,15 @@ def _recording_json(rec: Recording) -> dict[str, Any]:
             "extra_args": list(rec.extra_args), "interrupt": rec.interrupt}
 
 
+LISTED = ("blocks", "images", "stdin")  # written one item per line
+
+
 def _invocation_json(inv: RecordedInvocation) -> dict[str, Any]:
-    return {"model": inv.model, "system_prompt": _text_json(inv.system_prompt),
-            "blocks": [_text_json(b) for b in inv.blocks],
-            "max_output_tokens": inv.max_output_tokens, "extra_env": dict(inv.extra_env),
+    out = {"model": inv.model, "system_prompt": _text_json(inv.system_prompt),
+           "blocks": [_text_json(b) for b in inv.blocks]}
+    if inv.images:  # only then: cassettes without images stay as they were
+        out["images"] = [{"before": i, "source": _text_json(t)} for i, t in inv.images]
+    return {**out, "max_output_tokens": inv.max_output_tokens, "extra_env": dict(inv.extra_env),
             "argv": list(inv.argv), "stdin": [_text_json(s) for s in inv.stdin]}
 
 
@@ -97,7 +102,7 @@ def dumps(cassette: Cassette, *, timing: bool = True) -> str:
         f'  "format_version": {cassette.format_version}',
         f'  "cli_version": {compact_json(cassette.cli_version)}',
         f'  "recording": {_section(_recording_json(cassette.recording))}',
-        f'  "invocation": {_section(_invocation_json(cassette.invocation), ("blocks", "stdin"))}',
+        f'  "invocation": {_section(_invocation_json(cassette.invocation), LISTED)}',
     ]
     if cassette.stdout:
         lines = ",\n".join("    " + compact_json(line_entry(line)) for line in cassette.stdout)
@@ -172,7 +177,9 @@ def from_data(data: Any, name: str) -> Cassette:
                 max_output_tokens=inv.get("max_output_tokens"),
                 extra_env=tuple((inv.get("extra_env") or {}).items()),
                 argv=tuple(inv.get("argv") or ()),
-                stdin=tuple(_text(s, f"{name}: stdin") for s in inv.get("stdin") or [])),
+                stdin=tuple(_text(s, f"{name}: stdin") for s in inv.get("stdin") or []),
+                images=tuple((int(e["before"]), _text(e["source"], f"{name}: images"))
+                             for e in inv.get("images") or [])),
             stdout=stdout,
             offsets=offsets or (0.0,) * len(stdout),
             exit_offset=(timing.get("exit") or 0) / 1000.0,

@@ -8,21 +8,23 @@ so a conversation is rendered into a single user turn. The rules, in order:
   and not a coding-agent persona, and they sit where Claude gives instructions most weight.
   (A system message later in the conversation stays at its place in the transcript.)
 * A conversation that is one unnamed user message is sent as it is: each non-empty text part
-  becomes its own text block, exactly as a direct API call would send it. The exceptions go
+  becomes its own text block and each image an image block, in order, exactly as a direct API
+  call would send them. The exceptions go
   as a one-turn transcript instead, so that the model still receives exactly what was sent:
   - the last part is something the CLI acts on as typed input: a leading `/` (a slash command
     even with `--disable-slash-commands`: `/help` is answered by the CLI itself, any other
     gets a reminder injected) or an `@word` (a file mention);
-  - a part is blank, or there is no text at all: the Messages API refuses whitespace-only
+  - a part is blank, or there is nothing at all: the Messages API refuses whitespace-only
     text blocks, so the CLI silently drops them and sends "(no content)" when none is left.
 * A system prompt of whitespace only is no system prompt, for the same reason.
 * Anything longer is a transcript, in two blocks: a one-line preamble and one
   `<turn role="...">` element per message, in order; then, alone, the request for the next
   reply, which the CLI reads as the typed input and leaves alone. If any text contains the tag
   itself, a numbered tag (`turn-2`, ...) that no text contains is used instead, so turns
-  always stay distinguishable without escaping text.
-* What the CLI cannot carry yet (images, audio, files, tool calls and tool results) is refused
-  with a 400 naming the message and part, never dropped.
+  always stay distinguishable without escaping text. An image in a turn splits the transcript
+  there: text block, image block, text block (whitespace alone between two images is dropped).
+* What the CLI cannot carry yet (audio, files, tool calls and tool results) is refused with a
+  400 naming the message and part, never dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Iterable, Sequence
 
+from proxy.chat.images import image_source
 from proxy.errors import ProxyError, param_path
 
 TRANSCRIPT_PREAMBLE = "Below is a conversation, one <{tag}> element per message, oldest first."
@@ -43,32 +46,42 @@ TRANSCRIPT_REQUEST = (
 )
 
 _UNSUPPORTED_PART = {
-    "image_url": "images",
     "input_audio": "audio input",
     "file": "file inputs",
 }
 
 
 @dataclass(frozen=True)
+class Image:
+    """An image part: its Messages API source as canonical JSON (proxy/chat/images.py)."""
+
+    source: str
+
+
+@dataclass(frozen=True)
 class Prompt:
-    """What one CLI run receives: a system prompt ("" for none) and the user turn's text blocks."""
+    """What one CLI run receives: a system prompt ("" for none), the user turn's text blocks,
+    and its images, each as (the index of the text block it comes before, its source)."""
 
     system: str
     blocks: tuple[str, ...]
+    images: tuple[tuple[int, str], ...] = ()
 
     @property
     def size(self) -> int:
+        """Characters of text (images are bounded by the request body's size instead)."""
         return len(self.system) + sum(len(b) for b in self.blocks)
-
-    def user_content(self) -> list[dict[str, str]]:
-        return [{"type": "text", "text": b} for b in self.blocks]
 
 
 @dataclass(frozen=True)
 class _Turn:
     role: str
     name: str | None
-    text: str
+    parts: tuple["str | Image", ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p for p in self.parts if isinstance(p, str) and p)
 
 
 def render(messages: Sequence[dict[str, Any]]) -> Prompt:
@@ -87,10 +100,30 @@ def render(messages: Sequence[dict[str, Any]]) -> Prompt:
 
     single = len(conversation) == 1 and conversation[0].role == "user" \
         and conversation[0].name is None
-    blocks = tuple(b for b in _text_parts(messages[lead]) if b) if single else ()
-    if not (blocks and _typed_input_safe(blocks[-1])) or any(map(_blank, blocks)):
-        blocks = _transcript(conversation)  # see the exceptions above
-    return Prompt(system=system, blocks=blocks)
+    parts = [p for p in conversation[0].parts if p != ""] if single else []
+    if parts and _sendable_as_is(parts):
+        return Prompt(system, *_blocks_and_images(parts))
+    return Prompt(system, *_transcript(conversation))  # see the exceptions above
+
+
+def _sendable_as_is(parts: Sequence["str | Image"]) -> bool:
+    """No blank text, and a last block the CLI does not act on (an image last is fine: then
+    the CLI reads no typed input at all, measured)."""
+    last = parts[-1]
+    return not any(isinstance(p, str) and _blank(p) for p in parts) \
+        and (isinstance(last, Image) or _typed_input_safe(last))
+
+
+def _blocks_and_images(parts: Sequence["str | Image"]
+                       ) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...]]:
+    blocks: list[str] = []
+    images: list[tuple[int, str]] = []
+    for part in parts:
+        if isinstance(part, Image):
+            images.append((len(blocks), part.source))
+        else:
+            blocks.append(part)
+    return tuple(blocks), tuple(images)
 
 
 # An `@` the CLI takes for a mention: at the start or after whitespace or CJK punctuation.
@@ -142,13 +175,13 @@ def _turn(index: int, message: dict[str, Any]) -> _Turn:
                                   f"proxy cannot carry.",
                              param=param_path("messages", index, "audio"),
                              code="unsupported_content")
-    parts = list(_text_parts(message, index))
+    parts = list(_parts(message, index))
     if role == "assistant" and not parts and message.get("refusal"):
         parts = [message["refusal"]]
-    return _Turn(role=role, name=message.get("name"), text="\n".join(p for p in parts if p))
+    return _Turn(role=role, name=message.get("name"), parts=tuple(parts))
 
 
-def _text_parts(message: dict[str, Any], index: int = 0) -> Iterable[str]:
+def _parts(message: dict[str, Any], index: int) -> Iterable["str | Image"]:
     content = message.get("content")
     if content is None:
         return
@@ -161,6 +194,8 @@ def _text_parts(message: dict[str, Any], index: int = 0) -> Iterable[str]:
             yield part["text"]
         elif kind == "refusal":
             yield part["refusal"]
+        elif kind == "image_url":
+            yield Image(image_source(part, index, j))
         else:
             what = _UNSUPPORTED_PART.get(kind, f"`{kind}` parts")
             raise ProxyError(400, f"messages[{index}].content[{j}] is of type `{kind}`: {what} "
@@ -169,13 +204,29 @@ def _text_parts(message: dict[str, Any], index: int = 0) -> Iterable[str]:
                              code="unsupported_content")
 
 
-def _transcript(turns: Sequence[_Turn]) -> tuple[str, str]:
+def _transcript(turns: Sequence[_Turn]) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...]]:
+    """The transcript's text blocks and its images. An image splits the text where it stands:
+    the text before it ends a block, the image follows, the text after it starts the next."""
     tag = _free_tag([t.text for t in turns])
-    lines = [TRANSCRIPT_PREAMBLE.format(tag=tag), ""]
+    blocks: list[str] = []
+    images: list[tuple[int, str]] = []
+    current = TRANSCRIPT_PREAMBLE.format(tag=tag) + "\n"
     for t in turns:
         name = f' name="{escape(t.name, quote=True)}"' if t.name else ""
-        lines.append(f'<{tag} role="{t.role}"{name}>{t.text}</{tag}>')
-    return "\n".join(lines), TRANSCRIPT_REQUEST.format(tag=tag)
+        current += f'\n<{tag} role="{t.role}"{name}>'
+        texts: list[str] = []
+        for part in t.parts:
+            if isinstance(part, Image):
+                current += "\n".join(texts)
+                if not _blank(current):  # only whitespace between two images: nothing to send
+                    blocks.append(current)
+                images.append((len(blocks), part.source))
+                current, texts = "", []
+            elif part:
+                texts.append(part)
+        current += "\n".join(texts) + f"</{tag}>"
+    blocks += [current, TRANSCRIPT_REQUEST.format(tag=tag)]
+    return tuple(blocks), tuple(images)
 
 
 def _free_tag(texts: Sequence[str]) -> str:

@@ -59,6 +59,8 @@ class Invocation:
     max_output_tokens: int | None = None
     extra_env: tuple[tuple[str, str], ...] = field(default=())
     fallback_model: str | None = None  # the CLI's --fallback-model (used when overloaded)
+    # Image blocks: (index of the text block each comes before, its source as JSON text).
+    images: tuple[tuple[int, str], ...] = ()
 
     def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN) -> list[str]:
         """The CLI arguments after the executable; the default gives the normalised form."""
@@ -69,9 +71,16 @@ class Invocation:
         return argv
 
     def user_message(self) -> dict:
-        return {"type": "user",
-                "message": {"role": "user",
-                            "content": [{"type": "text", "text": b} for b in self.blocks]},
+        content: list[dict] = []
+        images = iter(self.images)
+        image = next(images, None)
+        for i, text in enumerate((*self.blocks, None)):
+            while image is not None and image[0] == i:
+                content.append({"type": "image", "source": json.loads(image[1])})
+                image = next(images, None)
+            if text is not None:
+                content.append({"type": "text", "text": text})
+        return {"type": "user", "message": {"role": "user", "content": content},
                 "parent_tool_use_id": None, "session_id": ""}
 
     def stdin_lines(self) -> list[str]:

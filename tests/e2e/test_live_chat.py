@@ -166,6 +166,68 @@ def test_content_part_arrays_reach_claude_as_separate_blocks(proxy_for, standin)
     assert "first part" in result.choices[0].message.content
 
 
+# A 2x2 red PNG, made here so the test shows what it sends.
+def _png(width: int = 2, height: int = 2) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_images_reach_claude_as_image_blocks_byte_for_byte(proxy_for, standin):
+    import base64
+    data = base64.b64encode(_png()).decode()
+    proxy = proxy_for(Scenario(reply_text="A red square."))
+    result = proxy.client.chat.completions.create(model="sonnet", messages=[{
+        "role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/b.jpg"}}]}])
+    assert result.choices[0].message.content == "A red square."
+    (content,) = [m["content"] for m in upstream_requests(standin, proxy)[0].body["messages"]
+                  if m["role"] == "user"]
+    assert content == [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
+        {"type": "text", "text": "What is this?"},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/b.jpg"}}]
+
+
+def test_an_image_in_the_history_stays_in_its_turn(proxy_for, standin):
+    import base64
+    data = base64.b64encode(_png()).decode()
+    proxy = proxy_for(Scenario(reply_text="Yes."))
+    proxy.client.chat.completions.create(model="sonnet", messages=[
+        {"role": "user", "content": [
+            {"type": "text", "text": "Look:"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}]},
+        {"role": "assistant", "content": "A red square."},
+        {"role": "user", "content": "Are you sure?"}])
+    (content,) = [m["content"] for m in upstream_requests(standin, proxy)[0].body["messages"]
+                  if m["role"] == "user"]
+    assert [b["type"] for b in content] == ["text", "image", "text", "text"]
+    assert content[0]["text"].endswith('<turn role="user">Look:')
+    assert content[1]["source"]["data"] == data
+    assert content[2]["text"].startswith('</turn>\n<turn role="assistant">A red square.</turn>')
+
+
+def test_a_broken_image_is_a_400_naming_the_part(proxy_for, standin):
+    proxy = proxy_for(Scenario(reply_text="unused"))
+    with pytest.raises(openai.BadRequestError) as caught:
+        proxy.client.chat.completions.create(model="sonnet", messages=[{
+            "role": "user", "content": [
+                {"type": "text", "text": "x"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}}]}])
+    error = _error(caught.value)
+    assert (error["code"], error["param"]) == ("invalid_image_url",
+                                               "messages[0].content[1].image_url.url")
+    assert upstream_requests(standin, proxy) == []   # refused before any CLI ran
+
+
 def test_multi_turn_history_is_rendered_in_order(proxy_for, standin):
     proxy = proxy_for(Scenario(reply_text="4"))
     proxy.client.chat.completions.create(model="sonnet", messages=[

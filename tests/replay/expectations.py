@@ -53,6 +53,8 @@ EXPECTED: dict[str, object] = {
     "multi_turn": Answer("Your name is Ada."),
     "system_and_developer": Answer("Paris."),
     "content_parts": Answer(ECHO),
+    "image_parts": Answer("Red."),
+    "image_in_history": Answer("Blue."),
     "long_output": Answer("The quick brown fox jumps over the lazy dog. " * 400, usage=(100, 4000)),
     "unicode_emoji_cjk": Answer(ECHO),
     "unicode_rtl_combining": Answer(ECHO),

@@ -73,6 +73,30 @@ def test_the_full_model_round_trips():
     assert again == cassette
 
 
+BIG_IMAGE = json.dumps({"type": "base64", "media_type": "image/png", "data": "A" * 40000})
+URL_IMAGE = json.dumps({"type": "url", "url": "https://example.com/a.png"})
+
+
+def test_images_round_trip_and_a_large_one_is_kept_as_its_digest():
+    cassette = _cassette(images=((0, BIG_IMAGE), (1, URL_IMAGE)))
+    text = serializer.dumps(cassette)
+    assert "A" * 1000 not in text and '"before":1' in text
+    again = serializer.loads(text, "one")
+    assert again == cassette and again.invocation.images[0][1].is_digest
+    # A cassette without images has no "images" key: older cassettes stay byte for byte.
+    assert '"images"' not in serializer.dumps(_cassette())
+
+
+def test_images_are_matched_by_content_and_position():
+    recorded = _cassette(images=((0, BIG_IMAGE),)).invocation
+    matcher = Matcher()
+    assert matcher.matches(Invocation(model="sonnet", blocks=("hello",),
+                                      images=((0, BIG_IMAGE),)), recorded)
+    for images in ((), ((1, BIG_IMAGE),), ((0, URL_IMAGE),), ((0, BIG_IMAGE), (0, BIG_IMAGE))):
+        assert matcher.failures(Invocation(model="sonnet", blocks=("hello",), images=images),
+                                recorded) == ["blocks"], images
+
+
 def test_unknown_format_versions_and_non_cassettes_are_refused():
     data = json.loads(serializer.dumps(_cassette()))
     data["format_version"] = 99

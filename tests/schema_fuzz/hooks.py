@@ -40,7 +40,8 @@ CHAT_PATH = "/v1/chat/completions"
 # 400 codes for a schema-valid request: what the proxy decides it cannot carry or honour,
 # and the bounds OpenAI's server enforces beyond its schema (max_tokens >= 1).
 POLICY_CODES = frozenset({
-    "unsupported_parameter", "unsupported_content", "unsupported_message",
+    "unsupported_parameter", "unsupported_content", "unsupported_message", "invalid_image_url",
+    "invalid_image_format",
     "invalid_unicode", "too_many_messages", "context_length_exceeded", "integer_below_min_value",
 })
 

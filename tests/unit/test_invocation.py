@@ -37,3 +37,14 @@ def test_a_fallback_model_is_passed_unless_it_is_the_model_itself():
     assert argv[-2:] == ["--fallback-model", "sonnet"]
     assert "--fallback-model" not in Invocation(model="sonnet", fallback_model="sonnet").argv()
     assert "--fallback-model" not in Invocation(model="opus").argv()
+
+
+def test_images_go_before_the_text_block_they_precede():
+    red = json.dumps({"type": "url", "url": "https://example.com/red.png"})
+    blue = json.dumps({"type": "url", "url": "https://example.com/blue.png"})
+    message = Invocation(model="sonnet", blocks=("a", "b"),
+                         images=((0, red), (2, blue), (2, red))).user_message()
+    kinds = [(c["type"], c.get("text") or c["source"]["url"][20:]) for c in
+             message["message"]["content"]]
+    assert kinds == [("image", "red.png"), ("text", "a"), ("text", "b"), ("image", "blue.png"),
+                     ("image", "red.png")]

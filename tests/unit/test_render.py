@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from proxy.chat.render import render
@@ -73,7 +75,6 @@ def test_only_system_messages_are_sent_as_the_conversation():
 
 
 @pytest.mark.parametrize("part, code", [
-    ({"type": "image_url", "image_url": {"url": "https://x/y.png"}}, "unsupported_content"),
     ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
      "unsupported_content"),
     ({"type": "file", "file": {"file_id": "f"}}, "unsupported_content"),
@@ -146,3 +147,71 @@ def test_a_blank_system_prompt_is_none(system):
     prompt = render([{"role": "system", "content": system}, {"role": "user", "content": "hi"}])
     assert (prompt.system, prompt.blocks) == ("", ("hi",))
 
+
+
+# --- images ----------------------------------------------------------------------------------
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+
+def image(url: str = f"data:image/png;base64,{PNG}") -> dict:
+    return {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+
+
+def source(prompt, k: int = 0) -> dict:
+    return json.loads(prompt.images[k][1])
+
+
+def test_an_image_is_sent_as_an_image_block_where_it_stands():
+    prompt = render([{"role": "user", "content": [
+        {"type": "text", "text": "first"}, image(), {"type": "text", "text": "what is it?"}]}])
+    assert prompt.blocks == ("first", "what is it?")
+    assert [i for i, _ in prompt.images] == [1]
+    assert source(prompt) == {"type": "base64", "media_type": "image/png", "data": PNG}
+
+
+def test_an_http_image_is_passed_as_a_url_for_the_api_to_fetch():
+    prompt = render([{"role": "user", "content": [image("https://example.com/cat.jpg?size=2")]}])
+    assert prompt.blocks == ()
+    assert source(prompt) == {"type": "url", "url": "https://example.com/cat.jpg?size=2"}
+
+
+def test_an_image_last_lets_the_text_before_it_through_as_it_is():
+    # Measured: with an image last, the CLI reads no typed input, so `/` and `@` stay text.
+    prompt = render([{"role": "user", "content": [{"type": "text", "text": "/help @x"}, image()]}])
+    assert prompt.blocks == ("/help @x",) and [i for i, _ in prompt.images] == [1]
+
+
+def test_an_image_in_the_history_splits_the_transcript_where_it_stands():
+    prompt = render([
+        {"role": "user", "content": [{"type": "text", "text": "look"}, image(),
+                                     {"type": "text", "text": " "}, image()]},
+        {"role": "assistant", "content": "Two red pixels."},
+        {"role": "user", "content": "Sure?"}])
+    first, second, request = prompt.blocks
+    assert first.endswith('<turn role="user">look')
+    assert second == ('</turn>\n<turn role="assistant">Two red pixels.</turn>\n'
+                      '<turn role="user">Sure?</turn>')
+    assert request.startswith("Write the assistant's next reply")
+    # The whitespace between the two images is no block (the API refuses blank ones).
+    assert [i for i, _ in prompt.images] == [1, 1]
+
+
+@pytest.mark.parametrize("url, code", [
+    ("data:image/bmp;base64,Qk0=", "invalid_image_format"),
+    ("data:text/plain;base64,aGk=", "invalid_image_format"),
+    ("data:image/png,rawbytes", "invalid_image_url"),
+    ("data:image/png;base64,not base64!", "invalid_image_url"),
+    ("file:///etc/passwd", "invalid_image_url"),
+    ("ftp://example.com/a.png", "invalid_image_url"),
+])
+def test_an_image_claude_cannot_read_is_refused_by_name(url, code):
+    with pytest.raises(ProxyError) as caught:
+        render([{"role": "user", "content": [{"type": "text", "text": "t"}, image(url)]}])
+    assert (caught.value.status, caught.value.code) == (400, code)
+    assert caught.value.param == "messages[0].content[1].image_url.url"
+
+
+def test_jpg_is_read_as_jpeg():
+    prompt = render([{"role": "user", "content": [image(f"data:IMAGE/JPG;base64,{PNG}")]}])
+    assert source(prompt)["media_type"] == "image/jpeg"
