@@ -29,6 +29,7 @@ TERMINATE_GRACE = 2.0   # seconds between SIGTERM and SIGKILL
 SPAWN_WAIT = 10.0       # seconds close() waits for spawns under way (each ends its process)
 _STDERR_CAP = 64 * 1024
 _READ_SIZE = 256 * 1024
+_SELECT_SLICE = 0.1     # longest a reader holds a process's pipes (close() waits for it)
 _ROOT_NAME = "claude-max-api"
 
 
@@ -239,6 +240,10 @@ class LiveProcess:
         self._eof = False
         self._closed = False
         self._close_lock = threading.Lock()
+        # Held while reading the pipes, and by close() to close them: a close() from another
+        # thread (shutdown) must never close file descriptors a reader is selecting on, or a
+        # descriptor number reused by a newer process would have its output read here.
+        self._io_lock = threading.RLock()
         self._selector = selectors.DefaultSelector()
         for stream in (popen.stdout, popen.stderr):
             os.set_blocking(stream.fileno(), False)
@@ -287,6 +292,10 @@ class LiveProcess:
 
     def _pump(self, timeout: float) -> bool:
         """Reads whatever is ready; False if nothing was."""
+        with self._io_lock:
+            return self._pump_locked(min(timeout, _SELECT_SLICE))
+
+    def _pump_locked(self, timeout: float) -> bool:
         if self._closed:
             self._eof = True
             return True
@@ -343,13 +352,14 @@ class LiveProcess:
             try:
                 self._end_group()
             finally:
-                self._selector.close()
-                for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
-                    try:
-                        if stream:
-                            stream.close()
-                    except OSError:
-                        pass
+                with self._io_lock:  # a reader in select() returns within _SELECT_SLICE
+                    self._selector.close()
+                    for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+                        try:
+                            if stream:
+                                stream.close()
+                        except OSError:
+                            pass
                 shutil.rmtree(self.req_dir, ignore_errors=True)
         if self._on_close:
             self._on_close(self)

@@ -90,3 +90,40 @@ def test_closing_while_a_spawn_is_under_way_leaves_no_request_directory(tmp_path
     assert isinstance(outcome[0], ProxyError) and outcome[0].code == "server_shutting_down"
     assert not root.path.exists()
     assert runner.live_processes() == []
+
+
+def test_closing_a_process_another_thread_is_reading_ends_the_read_cleanly(tmp_path):
+    # Found by the stateful stream property at ten times its CI budget: shutdown closed the
+    # pipes under a thread blocked in select() on them. That thread then failed with
+    # ValueError, or read a newer process's output from the reused descriptor numbers.
+    import threading
+    import time
+
+    runner = LiveRunner("/bin/sh", work_root=WorkRoot(str(tmp_path)), max_retries=0)
+    process = runner.spawn(None, argv_for=lambda _file: ["-c", "sleep 30"])
+    selecting = threading.Event()
+    real_select = process._selector.select
+
+    def slow_select(timeout=None):  # the reader is inside select() while close() runs
+        selecting.set()
+        time.sleep(0.3)
+        return real_select(0)
+
+    process._selector.select = slow_select
+    outcome: list[object] = []
+
+    def read() -> None:
+        try:
+            while True:
+                process.read_line(5.0)
+        except BaseException as exc:  # noqa: BLE001 - the test reports what it was
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert selecting.wait(5)
+    process.close()
+    reader.join(10)
+    assert not reader.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], EOFError), outcome
+    runner.close()
