@@ -12,6 +12,7 @@ one start and one end tag per turn, and what lies between them must be the turn'
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -152,3 +153,56 @@ def test_markup_variants_cannot_open_or_close_a_turn(text):
                 {"role": "user", "content": text}]
     turns = parse_transcript(render(messages).blocks)
     assert [t for _, _, t in turns] == ["one", "two", text]
+
+
+# --- images ----------------------------------------------------------------------------------
+
+IMAGE_URLS = st.sampled_from([
+    "data:image/png;base64,iVBORw0KGgo=", "data:image/jpeg;base64,/9j/4AAQ",
+    "https://example.com/a.png", "http://example.com/b.gif?x=1",
+])
+IMAGE_PART = IMAGE_URLS.map(lambda url: {"type": "image_url", "image_url": {"url": url}})
+USER_WITH_IMAGES = st.fixed_dictionaries({
+    "role": st.just("user"),
+    "content": st.lists(st.one_of(TEXT_PART, IMAGE_PART), min_size=1, max_size=5)})
+MESSAGES_WITH_IMAGES = st.lists(st.one_of(MESSAGE, USER_WITH_IMAGES), min_size=1, max_size=5)
+
+
+def _url(source: str) -> str:
+    src = json.loads(source)
+    return src["url"] if src["type"] == "url" else f"data:{src['media_type']};base64,{src['data']}"
+
+
+@EXAMPLES
+@given(MESSAGES_WITH_IMAGES)
+def test_every_image_arrives_once_in_order_between_the_texts_around_it(messages):
+    prompt = render(messages)
+    # The user turn as the CLI sends it: text blocks and images, interleaved.
+    stream: list[tuple[str, str]] = []
+    images = list(prompt.images)
+    for i, block in enumerate((*prompt.blocks, None)):
+        while images and images[0][0] == i:
+            stream.append(("image", _url(images.pop(0)[1])))
+        if block is not None:
+            stream.append(("text", block))
+    sent = [value for kind, value in stream if kind == "image"]
+    parts = [p for m in messages if isinstance(m.get("content"), list) for p in m["content"]]
+    assert sent == [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    # Each non-blank text of a user message with images lies between the images around it.
+    seen = 0  # images so far, in all messages
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list) or not any(p["type"] == "image_url" for p in content):
+            continue
+        for part in content:
+            if part["type"] == "image_url":
+                seen += 1
+            elif not blank(part["text"]):
+                # the text segment of the stream between image `seen` and image `seen + 1`
+                segment, count = "", 0
+                for kind, value in stream:
+                    if kind == "image":
+                        count += 1
+                    elif count == seen:
+                        segment += value
+                assert part["text"] in segment, (part["text"], seen, stream)
