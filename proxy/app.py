@@ -39,6 +39,11 @@ class AppParts:
     metrics: Metrics | None = None
 
 
+# Measured with CLI 2.1.332: --fallback-model takes over after three 529s in a row, so with
+# CLAUDE_CODE_MAX_RETRIES below 2 it never does (tests/standin/test_live_cli.py).
+FALLBACK_MIN_RETRIES = 2
+
+
 class ProxyApp(falcon.App):
     """A Falcon app that also carries the parts it was built from."""
     parts: AppParts
@@ -49,8 +54,11 @@ def build_runner(settings: Settings) -> Runner:
         from proxy.runners.replay import ReplayRunner
         return ReplayRunner.from_directory(settings.replay, timing=settings.replay_timing)
     from proxy.runners.live import LiveRunner, WorkRoot
+    retries = settings.cli_max_retries
+    if settings.fallback_model:  # the CLI falls back only after its third overloaded answer
+        retries = max(retries, FALLBACK_MIN_RETRIES)
     live = LiveRunner(settings.claude_bin, work_root=WorkRoot(settings.work_dir),
-                      max_retries=settings.cli_max_retries)
+                      max_retries=retries)
     if settings.pool_size <= 0:
         return live
     from proxy.runners.pool import WarmPool

@@ -47,7 +47,8 @@ class Settings:
     timeout: float = _opt(600.0, "Total time limit of one request, in seconds (504 when exceeded).")
     idle_timeout: float = _opt(300.0, "Time limit without any CLI output, in seconds.")
     fallback_model: str = _opt("", "Model the CLI switches to when the requested one is "
-                                   "overloaded (its --fallback-model), e.g. sonnet; empty: none.")
+                                   "overloaded (its --fallback-model), e.g. sonnet; empty: none. "
+                                   "Raises cli_max_retries to at least 2, which it needs.")
     cli_max_retries: int = _opt(1, "CLAUDE_CODE_MAX_RETRIES for the CLI: its own retry loop takes "
                                    "about 3 minutes at the default of 10, so keep it low.")
     work_dir: str = _opt("", "Directory for per-request working and temporary directories "

@@ -288,3 +288,17 @@ def test_ultrathink_adds_a_note_unless_disabled(upstream: StandInUpstream) -> No
         r = run(upstream, Scenario(reply_text="ok"), prompt="ultrathink: 2+2?", env=env)
         assert r.returncode == 0, r.stderr
         assert ('keyword \\"ultrathink\\"' in _everything_sent(upstream)) is noted, env
+
+
+def test_the_fallback_model_takes_over_only_after_three_overloaded_answers(
+        upstream: StandInUpstream) -> None:
+    # Why the proxy raises CLAUDE_CODE_MAX_RETRIES to 2 when --fallback-model is set.
+    overloaded = Scenario(fail_status=529, fail_models=("claude-opus-5-5",),
+                          reply_text="Answered by {model}.")
+    for retries, answered in (("1", False), ("2", True)):
+        upstream.reset()
+        r = run(upstream, overloaded, model="opus", extra_args=("--fallback-model", "haiku"),
+                env={"CLAUDE_CODE_MAX_RETRIES": retries}, timeout=90)
+        asked = [q.body["model"] for q in upstream.requests]
+        assert (r.returncode == 0) is answered, (retries, asked, r.result)
+        assert asked[-1] == ("claude-haiku-5-5" if answered else "claude-opus-5-5")

@@ -48,3 +48,18 @@ def test_images_go_before_the_text_block_they_precede():
              message["message"]["content"]]
     assert kinds == [("image", "red.png"), ("text", "a"), ("text", "b"), ("image", "blue.png"),
                      ("image", "red.png")]
+
+
+def test_a_fallback_model_raises_the_clis_retries_to_what_it_needs(tmp_path):
+    from proxy.app import FALLBACK_MIN_RETRIES, build_runner
+    from proxy.settings import Settings
+
+    def retries(**settings) -> int:
+        runner = build_runner(Settings(work_dir=str(tmp_path), **settings))
+        try:
+            return runner.max_retries
+        finally:
+            runner.close()
+    assert retries(cli_max_retries=1) == 1
+    assert retries(cli_max_retries=1, fallback_model="sonnet") == FALLBACK_MIN_RETRIES == 2
+    assert retries(cli_max_retries=5, fallback_model="sonnet") == 5
