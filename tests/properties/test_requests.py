@@ -70,10 +70,12 @@ def test_any_valid_request_gets_200_or_a_documented_refusal(served, body):
     problems = official_problems("POST", PATH, status, result.headers.get("content-type", ""),
                                  result.content, request_body=body)
     assert problems == [], problems
-    # What the CLI was asked to do: one run, the served model, text only, a sane limit.
+    # What the CLI was asked to do: one run, the served model, something to answer and no
+    # blank text block (the API refuses those), a sane limit.
     invocations = runner.invocations[started:]
     assert len(invocations) == (1 if status == 200 else 0)
     for invocation in invocations:
         assert invocation.model == "sonnet"
-        assert invocation.blocks and all(invocation.blocks)
+        assert invocation.blocks or invocation.images
+        assert all(block.strip() for block in invocation.blocks), invocation.blocks
         assert invocation.max_output_tokens is None or invocation.max_output_tokens >= 1
