@@ -62,20 +62,13 @@ def build_runner(settings: Settings) -> Runner:
     if settings.pool_size <= 0:
         return live
     from proxy.runners.pool import WarmPool
+    catalogue = ModelCatalogue(settings.extra_models)
     # Warm processes share max_concurrent with serving ones (docs/performance.md).
     return WarmPool(live, size=settings.pool_size, max_processes=settings.max_concurrent,
-                    models=_pool_cli_models(settings), max_idle=settings.pool_max_idle,
-                    fallback_model=_cli_model(settings, settings.fallback_model) or None)
-
-
-def _pool_cli_models(settings: Settings) -> list[str]:
-    """--pool-model takes what clients send (`claude-sonnet-4`) or a CLI name (`sonnet`)."""
-    return [_cli_model(settings, name) for name in settings.pool_models]
-
-
-def _cli_model(settings: Settings, name: str) -> str:
-    catalogue = ModelCatalogue(settings.extra_models)
-    return catalogue.get(name).cli_model if name in catalogue else name
+                    # --pool-model takes what clients send or a CLI name, like the fallback
+                    models=[catalogue.cli_name(name) for name in settings.pool_models],
+                    max_idle=settings.pool_max_idle,
+                    fallback_model=catalogue.cli_name(settings.fallback_model) or None)
 
 
 def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:

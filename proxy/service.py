@@ -58,7 +58,7 @@ class ChatService:
                  limits: Limits, *, max_messages: int = 2048,
                  max_prompt_chars: int = 4 * 1024 * 1024, fallback_model: str = "") -> None:
         self.models = models
-        self.fallback_model = self._cli_name(fallback_model)
+        self.fallback_model = models.cli_name(fallback_model) or None
         self.runner = runner
         self.limiter = limiter
         self.limits = limits
@@ -111,11 +111,6 @@ class ChatService:
                            stops=tuple(s for s in stops if s), max_output_tokens=max_tokens,
                            fallback_model=self.fallback_model)
 
-    def _cli_name(self, model: str) -> str | None:
-        """A served model id (`claude-haiku-4`) or a CLI name (`haiku`) as the CLI takes it."""
-        if not model:
-            return None
-        return self.models.get(model).cli_model if model in self.models else model
 
     def start(self, request: ChatRequest, is_disconnected: Callable[[], bool]) -> CLIRun:
         """Takes a slot (waiting if need be) and starts the CLI; raises ProxyError or ClientGone."""

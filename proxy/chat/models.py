@@ -67,5 +67,10 @@ class ModelCatalogue:
                                   f"proxy. GET /v1/models lists the models it serves.",
                              param="model", code="model_not_found") from None
 
+    def cli_name(self, name: str) -> str:
+        """What the CLI's --model takes for `name`: a served id (`claude-sonnet-4`) is mapped,
+        anything else (a CLI name such as `sonnet`) passes as it is. For settings, not requests."""
+        return self._models[name].cli_model if name in self._models else name
+
     def list_response(self) -> dict:
         return {"object": "list", "data": [m.to_openai() for m in self]}

@@ -126,11 +126,6 @@ def _blocks_and_images(parts: Sequence["str | Image"]
     return tuple(blocks), tuple(images)
 
 
-# An `@` the CLI takes for a mention: at the start or after whitespace or CJK punctuation.
-_MENTION = re.compile("(?:^|[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f"
-                      "\u205f\u3000\ufeff\u3002\u3001\uff1f\uff01])@")
-
-
 def _typed_input_safe(text: str) -> bool:
     """Whether the CLI passes this last block on untouched (measured with CLI 2.1.332).
 
@@ -148,6 +143,11 @@ def _typed_input_safe(text: str) -> bool:
 _CLI_WHITESPACE = frozenset(
     "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
     + "".join(map(chr, range(0x2000, 0x200B))))
+
+
+# An `@` the CLI takes for a mention: at the start, or after its whitespace or CJK punctuation.
+_MENTION = re.compile("(?:^|[" + re.escape("".join(sorted(_CLI_WHITESPACE)))
+                      + "\u3002\u3001\uff1f\uff01])@")
 
 
 def _blank(text: str) -> bool:
