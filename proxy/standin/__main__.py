@@ -18,13 +18,15 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario-file",
         help='JSON/YAML mapping of scenario name to scenario; "default" serves the root URL',
     )
+    parser.add_argument("--prompt-caching", action="store_true",
+                        help="model Anthropic's prompt caching for every scenario (usage then depends on the request)")
     args = parser.parse_args(argv)
 
     scenarios = load_catalogue(args.scenario_file) if args.scenario_file else {}
     default = scenarios.pop(DEFAULT, Scenario())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with StandInUpstream(default, scenarios=scenarios, port=args.port) as up:
+    with StandInUpstream(default, scenarios=scenarios, port=args.port, prompt_caching=args.prompt_caching) as up:
         print(up.base_url, flush=True)
         for name in scenarios:
             print(f"  {name}: {up.base_url_for(name)}", flush=True)

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from .cache import CacheUsage
 from .scenario import Scenario
 from .wire import Block, Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage, error_envelope
 
@@ -84,8 +85,12 @@ def failure(scenario: Scenario, request_id: str) -> Failure:
     return Failure(status=scenario.fail_status, headers=headers, body=body)
 
 
-def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[str, Any]) -> Answer:
-    """The message for a successful call: a tool_use turn, or the text (after a tool_result) turn."""
+def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[str, Any],
+           cache_usage: CacheUsage | None = None) -> Answer:
+    """The message for a successful call: a tool_use turn, or the text (after a tool_result) turn.
+
+    With `cache_usage` (prompt caching modelled) the input and cache counts are those; otherwise
+    they are the scenario's fixed numbers."""
     model = str(body.get("model", ""))
     messages = body.get("messages") or []
     tool_results = last_tool_results(messages)
@@ -108,12 +113,21 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
         stop_reason = scenario.stop_reason
         stop_sequence = scenario.stop_sequence if stop_reason == "stop_sequence" else None
 
-    usage = Usage(
-        input_tokens=scenario.input_tokens,
-        cache_creation_input_tokens=scenario.cache_creation_input_tokens,
-        cache_read_input_tokens=scenario.cache_read_input_tokens,
-        output_tokens=scenario.output_tokens,
-    )
+    if cache_usage is None:
+        usage = Usage(
+            input_tokens=scenario.input_tokens,
+            cache_creation_input_tokens=scenario.cache_creation_input_tokens,
+            cache_read_input_tokens=scenario.cache_read_input_tokens,
+            output_tokens=scenario.output_tokens,
+        )
+    else:
+        usage = Usage(
+            input_tokens=cache_usage.input_tokens,
+            cache_creation_input_tokens=cache_usage.cache_creation_input_tokens,
+            cache_read_input_tokens=cache_usage.cache_read_input_tokens,
+            output_tokens=scenario.output_tokens,
+            cache_creation=(cache_usage.ephemeral_5m_input_tokens, cache_usage.ephemeral_1h_input_tokens),
+        )
     message = Message(msg_id, model, tuple(blocks), stop_reason, stop_sequence, usage)
     return Answer(message=message, request_id=stable_id("req_standin_", scenario_name, call_index))
 

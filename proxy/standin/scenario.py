@@ -2,7 +2,8 @@
 
 A scenario is plain data so catalogue files (JSON or YAML) can describe it. Everything that
 reaches the CLI's stdout is fixed by the scenario (text, usage numbers, ids derived from the
-scenario name), never by the request body, which carries volatile paths and dates.
+scenario name), never by the request body, which carries volatile paths and dates; the one
+exception is opt-in: `prompt_caching` derives the input and cache usage from the request.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class Scenario:
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     output_tokens: int = 12
+    # Opt-in: report input and cache tokens from the upstream's prompt-cache model instead of the
+    # numbers above (`output_tokens` stays fixed). They then depend on the request body, so a
+    # scenario that records fixtures keeps this off. See docs/standin.md "Prompt caching".
+    prompt_caching: bool = False
 
     # --- failures: answer an HTTP error instead of a message -------------------------------------
     fail_status: int | None = None  # 400, 401, 403, 404, 413, 429, 500, 529, ...

@@ -13,11 +13,17 @@ Scenario selection, first match wins:
 3. the scenario named "default".
 
 One thread per connection (the CLI keeps connections alive), so many streams run concurrently.
+
+Prompt caching is modelled when asked for (`StandInUpstream(prompt_caching=True)` or
+`Scenario.prompt_caching`): the instance keeps the cache (`cache.py`), `reset()` clears it, each
+`RecordedRequest.usage` says what was reported and `usage_totals()` sums it.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -28,10 +34,10 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
-from . import responder, wire
+from . import cache, responder, wire
 from .scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,23 @@ class RecordedRequest:
     events_sent: int = 0  # SSE events written
     client_aborted: bool = False  # the client went away before the answer was complete
     received_at: float = 0.0  # time.monotonic() when the body had been read
+    usage: dict[str, Any] | None = None  # the usage the stand-in reported for its message, if any
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """Usage summed over the messages the stand-in answered (see `StandInUpstream.usage_totals`)."""
+
+    requests: int = 0
+    input_tokens: int = 0  # the API's input_tokens: after the last breakpoint
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Input not read from the cache: after the last breakpoint, plus what was written."""
+        return self.input_tokens + self.cache_creation_input_tokens
 
 
 class _Server(ThreadingHTTPServer):
@@ -123,8 +146,16 @@ class StandInUpstream:
         *,
         scenarios: Mapping[str, Scenario] | None = None,
         port: int = 0,
+        prompt_caching: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        min_cacheable_tokens: int | Callable[[str], int] | None = None,
     ) -> None:
+        """`prompt_caching=True` models prompt caching for every scenario (a scenario can also opt
+        in alone with `Scenario.prompt_caching`). `clock` (seconds) drives cache expiry;
+        `min_cacheable_tokens` overrides the documented per-model minimums (docs/standin.md)."""
         self._lock = threading.Lock()
+        self.prompt_caching = prompt_caching
+        self.prompt_cache = cache.PromptCache(clock=clock, min_tokens=min_cacheable_tokens)
         self._scenarios: dict[str, Scenario] = {DEFAULT: default or Scenario()}
         self._counters: dict[str, responder.CallCounter] = {}
         self._requests: list[RecordedRequest] = []
@@ -157,10 +188,11 @@ class StandInUpstream:
         return f"{self.base_url}/scenario/{quote(name)}"
 
     def reset(self) -> None:
-        """Forget the request log and every scenario's call counters (ids start over)."""
+        """Forget the request log, every scenario's call counters (ids start over) and the cache."""
         with self._lock:
             self._requests.clear()
             self._counters.clear()
+        self.prompt_cache.clear()
 
     # --- observation ------------------------------------------------------------------------------
 
@@ -168,10 +200,17 @@ class StandInUpstream:
     def requests(self) -> list[RecordedRequest]:
         """Copies of every request received so far, in arrival order."""
         with self._lock:
-            return [dataclasses.replace(r, headers=dict(r.headers)) for r in self._requests]
+            return [dataclasses.replace(r, headers=dict(r.headers), usage=copy.deepcopy(r.usage))
+                    for r in self._requests]
 
     def requests_for(self, name: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.scenario == name]
+
+    def usage_totals(self, name: str | None = None) -> UsageTotals:
+        """The usage reported for every answered message (of scenario `name`, if given), summed."""
+        reported = [r.usage for r in self.requests if r.usage is not None and (name is None or r.scenario == name)]
+        return UsageTotals(len(reported), *(sum(u[key] for u in reported) for key in (
+            "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")))
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
         """Block until at least `count` requests have arrived; TimeoutError otherwise."""
@@ -267,7 +306,8 @@ class StandInUpstream:
             self._send_json(h, record, 404, wire.error_envelope(404, message=f"Unknown stand-in scenario {name!r}."))
             return
 
-        refused = responder.invalid_request(body)
+        caching = self.prompt_caching or scenario.prompt_caching
+        refused = responder.invalid_request(body) or (cache.refusal(body) if caching else None)
         if refused is not None:
             self._send_json(h, record, 400, wire.error_envelope(400, message=refused))
             return
@@ -279,7 +319,12 @@ class StandInUpstream:
             fail = responder.failure(scenario, responder.stable_id("req_standin_", name, index))
             self._send_json(h, record, fail.status, fail.body, fail.headers)
             return
-        reply = responder.answer(scenario, name, index, body)
+        # The cache is read and written when the answer begins, as the API does; a failed call
+        # touches it not at all.
+        cache_usage = self.prompt_cache.use(body, _account(h)) if caching else None
+        reply = responder.answer(scenario, name, index, body, cache_usage)
+        with self._lock:
+            record.usage = reply.message.usage.final()
         if body.get("stream"):
             self._stream(h, record, scenario, wire.stream_events(reply.message, scenario.split), reply.request_id)
         else:
@@ -389,3 +434,9 @@ class StandInUpstream:
             return bool(readable) and h.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
+
+
+def _account(h: _Handler) -> str:
+    """Whose cache a request uses: a digest of its credential (caches are not shared between keys)."""
+    credential = h.headers.get("x-api-key") or h.headers.get("authorization") or ""
+    return hashlib.sha256(credential.encode()).hexdigest()

@@ -4,7 +4,7 @@ Pure functions, no I/O: `server.py` writes what these build. Event shapes follow
 (and what CLI 2.1.332 was seen to accept): message_start carries the input/cache usage with
 `output_tokens: 1`, each block is content_block_start / deltas / content_block_stop, one `ping`
 follows the first block start, and message_delta carries stop_reason, stop_sequence and the final
-`usage.output_tokens`.
+`usage.output_tokens` (plus the cumulative input and cache counts when prompt caching is modelled).
 """
 
 from __future__ import annotations
@@ -64,15 +64,35 @@ class Usage:
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
     output_tokens: int
+    # From the prompt-cache model: (ephemeral_5m, ephemeral_1h) written tokens. Then the usage
+    # also carries `cache_creation`, and message_delta repeats the (cumulative) input counts, as
+    # the real API's do. None keeps the fixed-usage shape the recorded fixtures hold.
+    cache_creation: tuple[int, int] | None = None
 
-    def start(self) -> dict[str, int]:
+    def start(self) -> dict[str, Any]:
         """The usage of message_start: output is not known yet, the API reports 1."""
-        return {
+        return {**self._input(), "output_tokens": 1}
+
+    def delta(self) -> dict[str, Any]:
+        """The usage of message_delta."""
+        if self.cache_creation is None:
+            return {"output_tokens": self.output_tokens}
+        return {**self._input(), "output_tokens": self.output_tokens}
+
+    def final(self) -> dict[str, Any]:
+        """The usage of a whole message (the non-streaming body; what RecordedRequest keeps)."""
+        return {**self._input(), "output_tokens": self.output_tokens}
+
+    def _input(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
-            "output_tokens": 1,
         }
+        if self.cache_creation is not None:
+            out["cache_creation"] = {"ephemeral_5m_input_tokens": self.cache_creation[0],
+                                     "ephemeral_1h_input_tokens": self.cache_creation[1]}
+        return out
 
 
 @dataclass(frozen=True)
@@ -128,7 +148,7 @@ def stream_events(message: Message, split: int) -> list[Event]:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": message.stop_reason, "stop_sequence": message.stop_sequence},
-                "usage": {"output_tokens": message.usage.output_tokens},
+                "usage": message.usage.delta(),
             },
         )
     )
@@ -146,12 +166,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "content": [_full(block) for block in message.content],
         "stop_reason": message.stop_reason,
         "stop_sequence": message.stop_sequence,
-        "usage": {
-            "input_tokens": message.usage.input_tokens,
-            "cache_creation_input_tokens": message.usage.cache_creation_input_tokens,
-            "cache_read_input_tokens": message.usage.cache_read_input_tokens,
-            "output_tokens": message.usage.output_tokens,
-        },
+        "usage": message.usage.final(),
     }
 
 
