@@ -48,6 +48,13 @@ class CLIRun:
     timed_out: bool = False
     started: float = 0.0  # time.monotonic() at spawn (compare with RecordedRequest.received_at)
     events: list[dict[str, Any]] = field(default_factory=list)  # the stdout lines that are JSON objects
+    turn_starts: list[int] = field(default_factory=list)  # one_turn_at_a_time: index in `lines` of each turn
+
+    def turns(self) -> list[list[dict[str, Any]]]:
+        """The JSON stdout lines of each turn (one_turn_at_a_time runs)."""
+        bounds = [*self.turn_starts, len(self.lines)]
+        parsed = self._json_lines()
+        return [[e for e in parsed[a:b] if e is not None] for a, b in zip(bounds, bounds[1:])]
 
     def of_type(self, type_: str, subtype: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("type") == type_ and (subtype is None or e.get("subtype") == subtype)]
@@ -86,9 +93,14 @@ def run_claude(
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
     claude: str | None = None,
+    one_turn_at_a_time: bool = False,
 ) -> CLIRun:
     """Spawn the CLI, write the stdin lines (default: one user line with `prompt`), close stdin,
-    and collect stdout until exit. `env` adds to (or, with "", blanks) the base environment."""
+    and collect stdout until exit. `env` adds to (or, with "", blanks) the base environment.
+
+    `one_turn_at_a_time`: keep stdin open and write each line only after the `result` line of the
+    one before (Claude Code's own session: one process, one user message a turn); close stdin after
+    the last `result`. `CLIRun.turn_starts` then says where each turn's stdout lines begin."""
     binary = claude or claude_path()
     if binary is None:
         raise FileNotFoundError("the claude CLI is not on PATH")
@@ -112,10 +124,11 @@ def run_claude(
         }
         full_env.update(env or {})
         full_env = {k: v for k, v in full_env.items() if v is not None}
-        return _run(argv, lines_in, full_env, str(cwd), timeout)
+        return _run(argv, lines_in, full_env, str(cwd), timeout, one_turn_at_a_time)
 
 
-def _run(argv: list[str], stdin_lines: list[str], env: dict[str, str], cwd: str, timeout: float) -> CLIRun:
+def _run(argv: list[str], stdin_lines: list[str], env: dict[str, str], cwd: str, timeout: float,
+         one_turn_at_a_time: bool = False) -> CLIRun:
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,
@@ -129,12 +142,20 @@ def _run(argv: list[str], stdin_lines: list[str], env: dict[str, str], cwd: str,
     lines: list[str] = []
     times: list[float] = []
     stderr_parts: list[bytes] = []
+    results = threading.Condition()
+    turn_starts: list[int] = []
 
     def read_stdout() -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            times.append(time.monotonic() - started)
-            lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with results:
+                times.append(time.monotonic() - started)
+                lines.append(line)
+                if (_parse(line) or {}).get("type") == "result":
+                    results.notify_all()
+        with results:
+            results.notify_all()  # EOF: nothing more will come
 
     def read_stderr() -> None:
         assert proc.stderr is not None
@@ -144,14 +165,28 @@ def _run(argv: list[str], stdin_lines: list[str], env: dict[str, str], cwd: str,
     for t in readers:
         t.start()
     assert proc.stdin is not None
+    deadline = started + timeout
     try:
-        proc.stdin.write("".join(line + "\n" for line in stdin_lines).encode())
+        if one_turn_at_a_time:
+            for turn, line in enumerate(stdin_lines):
+                with results:
+                    while _count_results(lines) < turn and readers[0].is_alive() and time.monotonic() < deadline:
+                        results.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+                    turn_starts.append(len(lines))
+                proc.stdin.write((line + "\n").encode())
+                proc.stdin.flush()
+            with results:
+                while _count_results(lines) < len(stdin_lines) and readers[0].is_alive() \
+                        and time.monotonic() < deadline:
+                    results.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+        else:
+            proc.stdin.write("".join(line + "\n" for line in stdin_lines).encode())
         proc.stdin.close()
     except BrokenPipeError:
         pass
     timed_out = False
     try:
-        proc.wait(timeout)
+        proc.wait(max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         timed_out = True
         try:
@@ -171,9 +206,14 @@ def _run(argv: list[str], stdin_lines: list[str], env: dict[str, str], cwd: str,
         wall=wall,
         timed_out=timed_out,
         started=started,
+        turn_starts=turn_starts,
     )
     run.events = [e for e in run._json_lines() if e is not None]
     return run
+
+
+def _count_results(lines: list[str]) -> int:
+    return sum(1 for line in lines if '"result"' in line and (_parse(line) or {}).get("type") == "result")
 
 
 def _parse(line: str) -> dict[str, Any] | None:
