@@ -59,16 +59,25 @@ def build_runner(settings: Settings) -> Runner:
         retries = max(retries, FALLBACK_MIN_RETRIES)
     live = LiveRunner(settings.claude_bin, work_root=WorkRoot(settings.work_dir),
                       max_retries=retries)
-    if settings.pool_size <= 0:
-        return live
-    from proxy.runners.pool import WarmPool
-    catalogue = ModelCatalogue(settings.extra_models)
-    # Warm processes share max_concurrent with serving ones (docs/performance.md).
-    return WarmPool(live, size=settings.pool_size, max_processes=settings.max_concurrent,
-                    # --pool-model takes what clients send or a CLI name, like the fallback
-                    models=[catalogue.cli_name(name) for name in settings.pool_models],
-                    max_idle=settings.pool_max_idle,
-                    fallback_model=catalogue.cli_name(settings.fallback_model) or None)
+    runner: Runner = live
+    if settings.pool_size > 0:
+        from proxy.runners.pool import WarmPool
+        catalogue = ModelCatalogue(settings.extra_models)
+        # Warm processes share max_concurrent with serving ones (docs/performance.md).
+        runner = WarmPool(live, size=settings.pool_size, max_processes=settings.max_concurrent,
+                          # --pool-model takes what clients send or a CLI name, like the fallback
+                          models=[catalogue.cli_name(name) for name in settings.pool_models],
+                          max_idle=settings.pool_max_idle,
+                          fallback_model=catalogue.cli_name(settings.fallback_model) or None)
+    if settings.keep_conversations <= 0:
+        return runner
+    from proxy.conversations.keeper import Keeper
+    from proxy.conversations.runner import ConversationRunner
+    # Kept processes are bounded on their own, apart from max_concurrent (docs/architecture.md).
+    return ConversationRunner(runner, Keeper(
+        max_processes=settings.keep_conversations,
+        idle_timeout=settings.conversation_idle_timeout,
+        memory_budget=settings.conversation_memory_mb << 20))
 
 
 def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:

@@ -7,11 +7,15 @@ It knows nothing about HTTP; `proxy/http/resources/chat.py` serialises what it p
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from proxy.chat.models import ModelCatalogue, ServedModel
 from proxy.chat.render import Prompt, render
+from proxy.conversations.history import FALLBACKS
+from proxy.conversations.session import SessionUnavailable
 from proxy.claude.invocation import Invocation
 from proxy.claude.run import CLIRun, ClientGone, Limits
 from proxy.concurrency import ConcurrencyLimiter, SlotCancelled
@@ -29,11 +33,18 @@ class ChatRequest:
     stops: tuple[str, ...]
     max_output_tokens: int | None
     fallback_model: str | None = None
+    owner: str = ""   # the API key the request came with (kept conversations are its own)
+    messages: Sequence[dict[str, Any]] = ()  # as validated, to render again as a transcript
 
     def invocation(self) -> Invocation:
         return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
                           blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens,
-                          fallback_model=self.fallback_model, images=self.prompt.images)
+                          fallback_model=self.fallback_model, images=self.prompt.images,
+                          history=self.prompt.history, owner=self.owner,
+                          continuable=self.prompt.fallback is None)
+
+
+log = logging.getLogger("claude_max_api.conversations")
 
 
 def _output_limit(body: dict[str, Any]) -> int | None:
@@ -64,8 +75,9 @@ class ChatService:
         self.limits = limits
         self.max_messages = max_messages
         self.max_prompt_chars = max_prompt_chars
+        self.on_fallback: Callable[[str], None] | None = None  # counts transcripts (/metrics)
 
-    def prepare(self, body: dict[str, Any]) -> ChatRequest:
+    def prepare(self, body: dict[str, Any], owner: str = "") -> ChatRequest:
         """Checks what schema validation cannot; raises ProxyError (4xx)."""
         model = self.models.get(body["model"])
         messages = body["messages"]
@@ -91,6 +103,8 @@ class ChatService:
             raise _unsupported("modalities", "Audio output is not supported.")
 
         prompt = render(messages)
+        if prompt.fallback is not None:
+            self._fell_back(prompt.fallback)
         try:
             for text in (prompt.system, *prompt.blocks, *(s for _, s in prompt.images)):
                 text.encode("utf-8")
@@ -109,8 +123,14 @@ class ChatService:
         return ChatRequest(model=model, prompt=prompt, stream=bool(body.get("stream")),
                            include_usage=bool(body.get("stream") and options.get("include_usage")),
                            stops=tuple(s for s in stops if s), max_output_tokens=max_tokens,
-                           fallback_model=self.fallback_model)
+                           fallback_model=self.fallback_model, owner=owner, messages=messages)
 
+
+    def _fell_back(self, reason: str, logged: bool = False) -> None:
+        if not logged:
+            log.info("conversation sent as a transcript: %s", FALLBACKS[reason])
+        if self.on_fallback is not None:
+            self.on_fallback(reason)
 
     def start(self, request: ChatRequest, is_disconnected: Callable[[], bool]) -> CLIRun:
         """Takes a slot (waiting if need be) and starts the CLI; raises ProxyError or ClientGone."""
@@ -119,7 +139,14 @@ class ChatService:
         except SlotCancelled:
             raise ClientGone() from None
         try:
-            process = self.runner.start(request.invocation())
+            try:
+                process = self.runner.start(request.invocation())
+            except SessionUnavailable as exc:
+                log.warning("conversation sent as a transcript: %s", exc)
+                request = dataclasses.replace(
+                    request, prompt=render(request.messages, fallback="session_unavailable"))
+                self._fell_back("session_unavailable", logged=True)
+                process = self.runner.start(request.invocation())
         except BaseException:
             release()
             raise

@@ -66,6 +66,16 @@ class Settings:
     pool_models: list = _opt_list("Models to keep warm processes for (empty: the models "
                                   "requested recently).", flag="--pool-model")
     pool_max_idle: float = _opt(600.0, "Seconds a warm process may idle before it is recycled.")
+    # --- conversations -----------------------------------------------------------------
+    keep_conversations: int = _opt(4, "CLI processes kept after answering, so the next turn of "
+                                      "the same conversation continues them without start-up "
+                                      "or re-sent history (0 turns it off). Counted apart from "
+                                      "max_concurrent.")
+    conversation_idle_timeout: float = _opt(600.0, "Seconds a kept conversation process may "
+                                                   "wait for its next turn.")
+    conversation_memory_mb: int = _opt(1024, "Memory budget of the kept conversation processes "
+                                             "(resident MB, all together); the least recently "
+                                             "used are ended first.")
     # --- security ----------------------------------------------------------------------
     api_keys: list = _opt_list("Accepted client API keys (Bearer or x-api-key); repeatable, or "
                               "comma-separated in the variable.", env="CLAUDE_MAX_API_KEY",

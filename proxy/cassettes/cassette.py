@@ -70,6 +70,8 @@ class RecordedInvocation:
     argv: tuple[str, ...] = ()
     stdin: tuple[Text, ...] = ()
     images: tuple[tuple[int, Text], ...] = ()  # (the block each comes before, its source)
+    # The earlier turns the run resumed: (role, its content blocks as canonical JSON).
+    history: tuple[tuple[str, tuple[Text, ...]], ...] = ()
 
     @classmethod
     def of(cls, invocation: Invocation, argv: list[str] | None = None) -> "RecordedInvocation":
@@ -81,7 +83,9 @@ class RecordedInvocation:
                    extra_env=tuple(invocation.extra_env),
                    argv=tuple(invocation.argv() if argv is None else argv),
                    stdin=tuple(Text.of(line) for line in invocation.stdin_lines()),
-                   images=tuple((i, Text.of(source)) for i, source in invocation.images))
+                   images=tuple((i, Text.of(source)) for i, source in invocation.images),
+                   history=tuple((t.role, tuple(Text.of(b) for b in t.blocks))
+                                 for t in invocation.history))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Which cassette answers a request: matchers over the normalised invocation, as in vcrpy.
 
 `match_on` names the fields that must be equal (or gives matcher functions of its own). The
-default compares what decides the answer: the model, the system prompt, the user turn's text
-blocks and the output token limit. `argv`, `stdin` and `extra_env` can be added for a strict
+default compares what decides the answer: the model, the system prompt, the earlier turns (what
+the resumed session held), the user turn's text blocks and the output token limit. `argv`, `stdin` and `extra_env` can be added for a strict
 check that the proxy still invokes the CLI exactly as when the cassette was recorded.
 """
 
@@ -34,6 +34,14 @@ def _blocks(inv: Invocation, rec: RecordedInvocation) -> bool:
             i == j and r.matches(source) for (j, r), (i, source) in zip(rec.images, inv.images))
 
 
+def _history(inv: Invocation, rec: RecordedInvocation) -> bool:
+    """The earlier turns the run resumed: roles and every block, in order."""
+    return len(inv.history) == len(rec.history) and all(
+        turn.role == role and len(turn.blocks) == len(blocks)
+        and all(r.matches(b) for r, b in zip(blocks, turn.blocks))
+        for turn, (role, blocks) in zip(inv.history, rec.history))
+
+
 def _max_output_tokens(inv: Invocation, rec: RecordedInvocation) -> bool:
     return inv.max_output_tokens == rec.max_output_tokens
 
@@ -55,12 +63,14 @@ MATCHERS: dict[str, MatcherFn] = {
     "model": _model,
     "system_prompt": _system_prompt,
     "blocks": _blocks,
+    "history": _history,
     "max_output_tokens": _max_output_tokens,
     "extra_env": _extra_env,
     "argv": _argv,
     "stdin": _stdin,
 }
-DEFAULT_MATCH_ON: tuple[str, ...] = ("model", "system_prompt", "blocks", "max_output_tokens")
+DEFAULT_MATCH_ON: tuple[str, ...] = ("model", "system_prompt", "history", "blocks",
+                                     "max_output_tokens")
 STRICT_MATCH_ON: tuple[str, ...] = tuple(MATCHERS)
 
 
@@ -127,6 +137,7 @@ def describe(invocation: Invocation) -> str:
     text = "\n".join(invocation.blocks)
     preview = text[:60].replace("\n", " ") + ("…" if len(text) > 60 else "")
     return (f"model `{invocation.model}`, system prompt {len(invocation.system_prompt)} chars, "
+            + (f"{len(invocation.history)} earlier turn(s), " if invocation.history else "") +
             f"{len(invocation.blocks)} block(s) of {len(text)} chars starting {preview!r}, "
             + (f"{len(invocation.images)} image(s), " if invocation.images else "") +
             f"max_output_tokens {invocation.max_output_tokens}")

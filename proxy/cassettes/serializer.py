@@ -19,6 +19,7 @@ from typing import Any
 
 from proxy.cassettes.cassette import (FORMAT, FORMAT_VERSION, Cassette, Ending,
                                       RecordedInvocation, Recording, Text)
+from proxy.conversations.turns import canonical
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -80,7 +81,20 @@ def _recording_json(rec: Recording) -> dict[str, Any]:
             "extra_args": list(rec.extra_args), "interrupt": rec.interrupt}
 
 
-LISTED = ("blocks", "images", "stdin")  # written one item per line
+LISTED = ("blocks", "images", "history", "stdin")  # written one item per line
+
+
+def _block_json(block: Text) -> Any:
+    """A content block of a resumed turn: the block itself, or a digest when it is long."""
+    if block.full is not None:
+        return json.loads(block.full)
+    return _text_json(block)
+
+
+def _block(value: Any, where: str) -> Text:
+    if isinstance(value, dict) and "type" in value:
+        return Text.of(canonical(value))
+    return _text(value, where)
 
 
 def _invocation_json(inv: RecordedInvocation) -> dict[str, Any]:
@@ -88,6 +102,9 @@ def _invocation_json(inv: RecordedInvocation) -> dict[str, Any]:
            "blocks": [_text_json(b) for b in inv.blocks]}
     if inv.images:  # only then: cassettes without images stay as they were
         out["images"] = [{"before": i, "source": _text_json(t)} for i, t in inv.images]
+    if inv.history:  # likewise: one-turn cassettes have none
+        out["history"] = [{"role": role, "content": [_block_json(b) for b in blocks]}
+                          for role, blocks in inv.history]
     return {**out, "max_output_tokens": inv.max_output_tokens, "extra_env": dict(inv.extra_env),
             "argv": list(inv.argv), "stdin": [_text_json(s) for s in inv.stdin]}
 
@@ -179,7 +196,10 @@ def from_data(data: Any, name: str) -> Cassette:
                 argv=tuple(inv.get("argv") or ()),
                 stdin=tuple(_text(s, f"{name}: stdin") for s in inv.get("stdin") or []),
                 images=tuple((int(e["before"]), _text(e["source"], f"{name}: images"))
-                             for e in inv.get("images") or [])),
+                             for e in inv.get("images") or []),
+                history=tuple((str(t["role"]), tuple(_block(b, f"{name}: history")
+                                                     for b in t["content"]))
+                              for t in inv.get("history") or [])),
             stdout=stdout,
             offsets=offsets or (0.0,) * len(stdout),
             exit_offset=(timing.get("exit") or 0) / 1000.0,

@@ -1,28 +1,23 @@
-"""OpenAI messages -> what the CLI receives: a system prompt and one user turn.
+"""OpenAI messages -> what the CLI receives: a system prompt, earlier turns, one user turn.
 
-The CLI's stream-json input takes user turns only (an assistant line is not placed in order),
-so a conversation is rendered into a single user turn. The rules, in order:
+The rules, in order:
 
 * Leading `system` and `developer` messages become the CLI's system prompt, joined by a blank
   line. They replace Claude Code's own prompt, so the model follows the client's instructions
   and not a coding-agent persona, and they sit where Claude gives instructions most weight.
-  (A system message later in the conversation stays at its place in the transcript.)
-* A conversation that is one unnamed user message is sent as it is: each non-empty text part
-  becomes its own text block and each image an image block, in order, exactly as a direct API
-  call would send them. The exceptions go
-  as a one-turn transcript instead, so that the model still receives exactly what was sent:
-  - the last part is something the CLI acts on as typed input: a leading `/` (a slash command
-    even with `--disable-slash-commands`: `/help` is answered by the CLI itself, any other
-    gets a reminder injected) or an `@word` (a file mention);
-  - a part is blank, or there is nothing at all: the Messages API refuses whitespace-only
-    text blocks, so the CLI silently drops them and sends "(no content)" when none is left.
-* A system prompt of whitespace only is no system prompt, for the same reason.
-* Anything longer is a transcript, in two blocks: a one-line preamble and one
-  `<turn role="...">` element per message, in order; then, alone, the request for the next
-  reply, which the CLI reads as the typed input and leaves alone. If any text contains the tag
-  itself, a numbered tag (`turn-2`, ...) that no text contains is used instead, so turns
-  always stay distinguishable without escaping text. An image in a turn splits the transcript
-  there: text block, image block, text block (whitespace alone between two images is dropped).
+  A system prompt of whitespace only is no system prompt (the API refuses blank text blocks).
+* The rest is native (proxy/conversations/history.py): user and assistant turns with their
+  text and image blocks, the last user turn sent on the CLI's stdin, the earlier ones through a
+  session file the CLI resumes. A one-message conversation is exactly its blocks, as a direct
+  API call would send them.
+* What cannot be native (history.py lists the cases: a later system message, a prefill, a
+  blank part, a last text the CLI would act on as typed input, an empty message) is a
+  transcript in one user turn, in two blocks: a one-line preamble and one `<turn role="...">`
+  element per message, in order; then, alone, the request for the next reply, which the CLI
+  reads as the typed input and leaves alone. If any text contains the tag itself, a numbered
+  tag (`turn-2`, ...) that no text contains is used instead, so turns always stay
+  distinguishable without escaping text. An image in a turn splits the transcript there: text
+  block, image block, text block (whitespace alone between two images is dropped).
 * What the CLI cannot carry yet (audio, files, tool calls and tool results) is refused with a
   400 naming the message and part, never dropped.
 """
@@ -35,6 +30,9 @@ from html import escape
 from typing import Any, Iterable, Sequence
 
 from proxy.chat.images import image_source
+from proxy.claude.typed_input import blank as _blank
+from proxy.conversations.history import Native, native
+from proxy.conversations.turns import Turn
 from proxy.errors import ProxyError, param_path
 
 TRANSCRIPT_PREAMBLE = "Below is a conversation, one <{tag}> element per message, oldest first."
@@ -60,17 +58,21 @@ class Image:
 
 @dataclass(frozen=True)
 class Prompt:
-    """What one CLI run receives: a system prompt ("" for none), the user turn's text blocks,
-    and its images, each as (the index of the text block it comes before, its source)."""
+    """What one CLI run receives: a system prompt ("" for none), the earlier turns, the last
+    user turn's text blocks, and its images, each as (the index of the text block it comes
+    before, its source). `fallback` names why the conversation went as a transcript."""
 
     system: str
     blocks: tuple[str, ...]
     images: tuple[tuple[int, str], ...] = ()
+    history: tuple[Turn, ...] = ()
+    fallback: str | None = None   # a key of proxy.conversations.history.FALLBACKS
 
     @property
     def size(self) -> int:
         """Characters of text (images are bounded by the request body's size instead)."""
-        return len(self.system) + sum(len(b) for b in self.blocks)
+        return len(self.system) + sum(len(b) for b in self.blocks) \
+            + sum(t.size for t in self.history)
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,9 @@ class _Turn:
         return "\n".join(p for p in self.parts if isinstance(p, str) and p)
 
 
-def render(messages: Sequence[dict[str, Any]]) -> Prompt:
-    """Renders validated OpenAI chat messages; raises ProxyError(400) for what cannot be carried."""
+def render(messages: Sequence[dict[str, Any]], fallback: str | None = None) -> Prompt:
+    """Renders validated OpenAI chat messages; raises ProxyError(400) for what cannot be carried.
+    `fallback` (a reason) asks for the transcript even where the conversation could be native."""
     turns = [_turn(i, m) for i, m in enumerate(messages)]
 
     lead = 0
@@ -98,20 +101,11 @@ def render(messages: Sequence[dict[str, Any]]) -> Prompt:
     if _blank(system):  # whitespace instructs nothing, and the API refuses blank text blocks
         system = ""
 
-    single = len(conversation) == 1 and conversation[0].role == "user" \
-        and conversation[0].name is None
-    parts = [p for p in conversation[0].parts if p != ""] if single else []
-    if parts and _sendable_as_is(parts):
-        return Prompt(system, *_blocks_and_images(parts))
-    return Prompt(system, *_transcript(conversation))  # see the exceptions above
-
-
-def _sendable_as_is(parts: Sequence["str | Image"]) -> bool:
-    """No blank text, and a last block the CLI does not act on (an image last is fine: then
-    the CLI reads no typed input at all, measured)."""
-    last = parts[-1]
-    return not any(isinstance(p, str) and _blank(p) for p in parts) \
-        and (isinstance(last, Image) or _typed_input_safe(last))
+    result = native(conversation)
+    if isinstance(result, Native) and (fallback is None or not result.history):
+        return Prompt(system, *_blocks_and_images(result.last), history=result.history)
+    reason = result.reason if not isinstance(result, Native) else fallback
+    return Prompt(system, *_transcript(conversation), fallback=reason)
 
 
 def _blocks_and_images(parts: Sequence["str | Image"]
@@ -124,37 +118,6 @@ def _blocks_and_images(parts: Sequence["str | Image"]
         else:
             blocks.append(part)
     return tuple(blocks), tuple(images)
-
-
-def _typed_input_safe(text: str) -> bool:
-    """Whether the CLI passes this last block on untouched (measured with CLI 2.1.332).
-
-    The CLI treats the last text block as what a user typed: a leading `/` is a slash command
-    (answered by the CLI, or a reminder injected, whatever `--disable-slash-commands` says),
-    and an `@path` is a file mention (the file's content attached; with file mentions disabled,
-    a note that the user mentioned a file). Earlier blocks are not read this way.
-    """
-    return not text.startswith("/") and _MENTION.search(text) is None
-
-
-# What the CLI's JavaScript `String.prototype.trim()` removes: a text block made only of these
-# is dropped (measured with CLI 2.1.332). Not Python's isspace(): it differs on U+001C-U+001F,
-# U+0085 (space to Python, text to JavaScript) and U+FEFF (the reverse).
-_CLI_WHITESPACE = frozenset(
-    "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
-    + "".join(map(chr, range(0x2000, 0x200B))))
-
-
-# An `@` the CLI takes for a mention: at the start, or after its whitespace or CJK punctuation.
-_MENTION = re.compile("(?:^|[" + re.escape("".join(sorted(_CLI_WHITESPACE)))
-                      + "\u3002\u3001\uff1f\uff01])@")
-
-
-def _blank(text: str) -> bool:
-    """Empty or whitespace only, to the CLI (which drops such a block) or possibly to the
-    Messages API (which refuses whitespace-only text blocks; which characters it counts is not
-    documented, so Unicode's whitespace counts too)."""
-    return not text.strip() or all(c in _CLI_WHITESPACE for c in text)
 
 
 def _turn(index: int, message: dict[str, Any]) -> _Turn:

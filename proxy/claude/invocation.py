@@ -13,8 +13,11 @@ The flags are the safe set measured with CLI 2.1.332:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
+
+from proxy.conversations.turns import Turn
 
 SAFE_FLAGS: tuple[str, ...] = (
     "-p",
@@ -29,8 +32,10 @@ SAFE_FLAGS: tuple[str, ...] = (
     "--disable-slash-commands",
 )
 
-# Stands for the per-request system prompt file in the normalised argv (cassettes, logs).
+# Stand for the per-request system prompt file and session id in the normalised argv
+# (cassettes, logs).
 SYSTEM_PROMPT_FILE_TOKEN = "<SYSTEM_PROMPT_FILE>"
+SESSION_ID_TOKEN = "<SESSION_ID>"
 
 # The smallest thinking budget the CLI asks for (measured: budget = max(max_tokens-1, 1024)).
 THINKING_MIN_BUDGET = 1024
@@ -49,6 +54,9 @@ FIXED_ENV: dict[str, str] = {
 DROPPED_ENV: tuple[str, ...] = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT")
 
 
+_CONVERSATION_FIELDS = frozenset({"blocks", "images", "history"})
+
+
 @dataclass(frozen=True)
 class Invocation:
     """Everything that decides what one CLI run does; the matcher keys of a cassette."""
@@ -61,10 +69,30 @@ class Invocation:
     fallback_model: str | None = None  # the CLI's --fallback-model (used when overloaded)
     # Image blocks: (index of the text block each comes before, its source as JSON text).
     images: tuple[tuple[int, str], ...] = ()
+    # The conversation before this user turn, as native turns: the run resumes a session
+    # file that holds them (proxy/conversations/session.py).
+    history: tuple[Turn, ...] = ()
+    # -- not part of what the run does; how the proxy manages it ----------------------------
+    owner: str = field(default="", compare=False)  # the API key the conversation belongs to
+    # The conversation is native, so the process may be kept to continue it.
+    continuable: bool = field(default=False, compare=False)
+    # Keep stdin open after the message, so the process can take a next turn.
+    stay_open: bool = field(default=False, compare=False)
 
-    def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN) -> list[str]:
-        """The CLI arguments after the executable; the default gives the normalised form."""
+    def settings_key(self) -> tuple:
+        """Everything that shapes the run apart from the conversation itself: a kept process
+        may only continue a request whose settings are equal."""
+        return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                     if f.compare and f.name not in _CONVERSATION_FIELDS)
+
+    def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN,
+             session_id: str = SESSION_ID_TOKEN) -> list[str]:
+        """The CLI arguments after the executable; the defaults give the normalised form."""
         argv = [*SAFE_FLAGS, "--model", self.model, "--system-prompt-file", system_prompt_file]
+        if self.history:
+            # The earlier turns come from a session file (proxy/conversations/session.py);
+            # without the snapshot setting a prompt recorded in a session would win over ours.
+            argv += [f"--resume={session_id}", "--system-prompt-snapshot", "off"]
         # The CLI refuses a fallback equal to the model; then there is simply none.
         if self.fallback_model and self.fallback_model != self.model:
             argv += ["--fallback-model", self.fallback_model]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from proxy.claude.invocation import DROPPED_ENV, FIXED_ENV, Invocation
+from proxy.conversations.session import SessionStore
 from proxy.errors import ProxyError
 from proxy.runners.base import ExitStatus
 
@@ -116,10 +117,13 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 class LiveRunner:
     def __init__(self, claude_bin: str = "", *, work_root: WorkRoot | None = None,
-                 max_retries: int = 1, environ: Mapping[str, str] | None = None) -> None:
+                 max_retries: int = 1, environ: Mapping[str, str] | None = None,
+                 sessions: SessionStore | None = None) -> None:
         self._explicit_bin = claude_bin
         self._environ = dict(os.environ if environ is None else environ)
         self.work_root = work_root or WorkRoot()
+        self.sessions = sessions or SessionStore(self.work_root.parent, self._environ)
+        self.sessions.sweep()  # session files a crashed server left behind
         self.max_retries = max_retries
         self._preexec = _die_with_parent()
         self._live: set[LiveProcess] = set()
@@ -127,6 +131,7 @@ class LiveRunner:
         self._spawns_done = threading.Condition(self._lock)
         self._spawning = 0    # spawns in progress: close() waits for them
         self._closed = False  # once closed (shutdown), nothing new is spawned
+        self.spawned = 0      # CLI start-ups, for /metrics and the benchmarks
 
     @property
     def claude_bin(self) -> str | None:
@@ -162,30 +167,49 @@ class LiveRunner:
                                   "`npm install -g @anthropic-ai/claude-code`, or point --claude-bin "
                                   "or CLAUDE_BIN at it.",
                              code="claude_cli_not_found")
+        # One shared, empty, read-only working directory for every run: the CLI's environment
+        # note (which names it) is then the same in every process, so the prompt cache holds
+        # across processes, and a resumed session is found (proxy/conversations/session.py).
+        cwd = self.sessions.prepare_cwd()
         req_dir = self.work_root.new_request_dir()
-        cwd, tmp = req_dir / "cwd", req_dir / "tmp"
-        cwd.mkdir()
+        tmp = req_dir / "tmp"
         tmp.mkdir()
-        system_file = req_dir / "system-prompt.txt"
-        # The CLI reads this file at start-up; a pre-spawned process gets an empty one and its
-        # request's system prompt later (the warm pool sends it in the `initialize` request).
-        system_file.write_text(invocation.system_prompt if invocation is not None else "",
-                               encoding="utf-8")
-        argv = invocation.argv(str(system_file)) if invocation is not None else argv_for(str(system_file))
-        env = self.base_env(str(tmp), str(cwd))
-        if invocation is not None:
-            env.update(invocation.env())
+        session_file: Path | None = None
         try:
+            env = self.base_env(str(tmp), str(cwd))
+            if invocation is not None:
+                env.update(invocation.env())
+            system_file = req_dir / "system-prompt.txt"
+            # The CLI reads this file at start-up; a pre-spawned process gets an empty one and
+            # its request's system prompt later (the warm pool sends it in `initialize`).
+            system_file.write_text(invocation.system_prompt if invocation is not None else "",
+                                   encoding="utf-8")
+            if invocation is not None and invocation.history:
+                calibration = self.sessions.calibration(invocation.model, binary, env)
+                session_id, session_file = self.sessions.write(invocation.history, calibration)
+                argv = invocation.argv(str(system_file), session_id=session_id)
+            elif invocation is not None:
+                argv = invocation.argv(str(system_file))
+            else:
+                argv = argv_for(str(system_file))
             popen = subprocess.Popen(
                 [binary, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True,
                 preexec_fn=self._preexec, close_fds=True)
         except OSError as exc:
             shutil.rmtree(req_dir, ignore_errors=True)
+            if session_file is not None:
+                session_file.unlink(missing_ok=True)
             raise ProxyError(503, f"The Claude Code CLI could not be started: {exc.strerror or exc}",
                              code="claude_cli_not_found") from None
-        process = LiveProcess(popen, req_dir, on_close=self._forget)
+        except BaseException:
+            shutil.rmtree(req_dir, ignore_errors=True)
+            if session_file is not None:
+                session_file.unlink(missing_ok=True)
+            raise
+        process = LiveProcess(popen, req_dir, on_close=self._forget, session_file=session_file)
         with self._lock:
+            self.spawned += 1
             self._live.add(process)
             closed_meanwhile = self._closed
         if closed_meanwhile:  # close() ran while this one was starting: end it too
@@ -195,7 +219,7 @@ class LiveRunner:
 
     def start(self, invocation: Invocation) -> "LiveProcess":
         process = self.spawn(invocation)
-        process.send(invocation.stdin_lines())
+        process.send(invocation.stdin_lines(), close_stdin=not invocation.stay_open)
         return process
 
     def _forget(self, process: "LiveProcess") -> None:
@@ -229,10 +253,14 @@ class LiveProcess:
     """A running `claude`: non-blocking line reads over stdout, stderr drained alongside."""
 
     def __init__(self, popen: subprocess.Popen, req_dir: Path,
-                 on_close: Callable[["LiveProcess"], None] | None = None) -> None:
+                 on_close: Callable[["LiveProcess"], None] | None = None,
+                 session_file: Path | None = None) -> None:
         self.popen = popen
         self.pid = popen.pid
         self.req_dir = req_dir
+        # The session this run resumes: removed once the CLI has read it (its first output
+        # line; measured: the CLI reads the file only at start-up), and in any case at close.
+        self.session_file = session_file
         self.started_at = time.monotonic()
         self._on_close = on_close
         self._buffer = bytearray()
@@ -275,6 +303,8 @@ class LiveProcess:
         while True:
             newline = self._buffer.find(b"\n")
             if newline >= 0:
+                if self.session_file is not None:
+                    self._drop_session_file()
                 line = bytes(self._buffer[:newline])
                 del self._buffer[:newline + 1]
                 return line.decode("utf-8", errors="replace").rstrip("\r")
@@ -341,6 +371,18 @@ class LiveProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def _drop_session_file(self) -> None:
+        path, self.session_file = self.session_file, None
+        if path is not None:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+    def detach(self) -> "LiveProcess":
+        """The process itself, to be kept past its request (a conversation's next turn)."""
+        return self
+
     # -- ending ------------------------------------------------------------------------
     def close(self) -> None:
         # The lock is held to the end: a second caller (shutdown racing a request) returns
@@ -361,6 +403,7 @@ class LiveProcess:
                         except OSError:
                             pass
                 shutil.rmtree(self.req_dir, ignore_errors=True)
+                self._drop_session_file()
         if self._on_close:
             self._on_close(self)
 

@@ -115,7 +115,7 @@ def begin(process: LiveProcess, invocation: Invocation, timeout: float = BEGIN_T
         if response.get("subtype") != "success":
             raise WarmStartFailed(f"{request_id} refused: {response.get('error')}")
         waiting.discard(request_id)
-    process.send(invocation.stdin_lines(), close_stdin=True)
+    process.send(invocation.stdin_lines(), close_stdin=not invocation.stay_open)
 
 
 class PoolHandle:
@@ -140,6 +140,19 @@ class PoolHandle:
 
     def exit_status(self, timeout: float | None = None) -> ExitStatus:
         return self.process.exit_status(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.alive
+
+    def detach(self) -> LiveProcess:
+        """Frees this request's room in the pool but leaves the process running: it is kept
+        for its conversation's next turn (proxy/conversations/), outside the pool."""
+        with self._lock:
+            on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+        return self.process
 
     def close(self) -> None:
         try:

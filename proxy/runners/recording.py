@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from typing import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ from typing import Callable, Mapping, Sequence
 from proxy.cassettes import serializer
 from proxy.cassettes.cassette import Cassette, Ending, RecordedInvocation, Recording
 from proxy.cassettes.redaction import Redactor, scan
-from proxy.claude.invocation import SYSTEM_PROMPT_FILE_TOKEN, Invocation
+from proxy.claude.invocation import SESSION_ID_TOKEN, SYSTEM_PROMPT_FILE_TOKEN, Invocation
 from proxy.runners.base import CLIProcess, ExitStatus, Runner
 
 log = logging.getLogger("claude_max_api.recording")
@@ -47,8 +48,9 @@ class InvocationWithArgs(Invocation):
         values = {f.name: getattr(invocation, f.name) for f in dataclasses.fields(Invocation)}
         return cls(**values, extra_args=tuple(extra_args))
 
-    def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN) -> list[str]:
-        return [*super().argv(system_prompt_file), *self.extra_args]
+    def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN,
+             session_id: str = SESSION_ID_TOKEN) -> list[str]:
+        return [*super().argv(system_prompt_file, session_id), *self.extra_args]
 
 
 def default_name(invocation: Invocation) -> str:
@@ -93,8 +95,12 @@ class RecordingRunner:
         paths = dict(self.paths)
         req_dir = getattr(process, "req_dir", None)
         if req_dir is not None:
-            paths.update({str(req_dir / "cwd"): "<CWD>", str(req_dir / "tmp"): "<TMPDIR>",
+            paths.update({str(req_dir / "tmp"): "<TMPDIR>",
                           str(req_dir): "<REQUEST_DIR>"})
+        sessions = getattr(self.inner, "sessions", None)
+        if sessions is not None:
+            paths[os.path.realpath(sessions.cwd)] = "<CWD>"
+            paths[str(sessions.cwd)] = "<CWD>"
         work_root = getattr(self.inner, "work_root", None)
         if work_root is not None:
             paths.setdefault(str(work_root.path), "<WORK_ROOT>")

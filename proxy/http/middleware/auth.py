@@ -48,6 +48,12 @@ class KeyRing:
         return found
 
 
+def key_owner(key: str) -> str:
+    """A stable name for whoever holds this key, that does not reveal the key."""
+    return "key-" + hashlib.sha256(b"claude-max-api owner\0" + key.encode("utf-8", "surrogatepass")
+                                   ).hexdigest()[:16]
+
+
 def presented_keys(req: falcon.Request) -> list[str]:
     """The keys a request carries (either header; a client may send both)."""
     keys = []
@@ -77,8 +83,15 @@ class ApiKeyAuth:
                              code="invalid_api_key", headers=_CHALLENGE)
         # Every presented key is checked, so a wrong one does not end the loop early either.
         accepted = False
+        owner = ""
         for key in presented:
-            accepted |= self.keys.accepts(key)
+            ok = self.keys.accepts(key)
+            if ok and not owner:
+                owner = key_owner(key)
+            accepted |= ok
+        if accepted:
+            # Conversation state (kept CLI processes) is private to the key that made it.
+            req.context.owner = owner
         if not accepted:
             raise ProxyError(401, "Incorrect API key provided. Use one of the keys this server "
                                   "was started with (--api-key, CLAUDE_MAX_API_KEY or "

@@ -1,0 +1,45 @@
+"""A native conversation turn: a role and its Messages API content blocks.
+
+Blocks are kept as canonical JSON text (sorted keys, no spaces, non-ASCII as is), so a turn is
+hashable, compares exactly, fingerprints cheaply and is stored in cassettes like any other text
+of an invocation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str                 # "user" or "assistant"
+    blocks: tuple[str, ...]   # content blocks, each canonical JSON
+
+    @classmethod
+    def of(cls, role: str, content: Iterable[dict[str, Any]]) -> "Turn":
+        return cls(role, tuple(canonical(block) for block in content))
+
+    def content(self) -> list[dict[str, Any]]:
+        return [json.loads(block) for block in self.blocks]
+
+    @property
+    def size(self) -> int:
+        return sum(len(block) for block in self.blocks)
+
+
+def fingerprint(turns: Sequence[Turn]) -> str:
+    """A digest of a conversation's turns, in order (role and exact content)."""
+    digest = hashlib.sha256()
+    for turn in turns:
+        digest.update(turn.role.encode() + b"\0")
+        for block in turn.blocks:
+            digest.update(block.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(b"\1")
+    return digest.hexdigest()
