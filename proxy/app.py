@@ -94,7 +94,10 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
 
     pool_state = getattr(runner, "pool_state", None)  # a warm pool describes itself this way
     pool_state = pool_state if callable(pool_state) else None
-    metrics = Metrics(limiter.stats, pool_state)
+    conversation_state = getattr(runner, "conversation_state", None)  # and kept conversations
+    conversation_state = conversation_state if callable(conversation_state) else None
+    metrics = Metrics(limiter.stats, pool_state, conversation_state)
+    service.on_fallback = lambda reason: metrics.transcripts.labels(reason).inc()
     routes = RouteLabels(op.path for op in operations(document))
     # Order matters: the log sees every request (refusals too); Host and Origin checks come
     # before the key so a web page learns nothing, and preflights are answered without a key.
@@ -116,7 +119,8 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                            heartbeat_interval=settings.heartbeat_interval)
     spec = OpenAPIDocument(document_json_bytes())
     readiness = Readiness(limiter.stats, probe=_cli_probe(runner, settings),
-                          replay_source=settings.replay or None, pool_state=pool_state)
+                          replay_source=settings.replay or None, pool_state=pool_state,
+                          conversation_state=conversation_state)
     handlers: dict[str, Callable[..., None]] = {
         "getHealth": health.on_get,
         "getOpenAPIDocument": spec.on_get,

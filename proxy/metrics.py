@@ -31,9 +31,11 @@ class _LimiterCollector(Collector):
     """CLI processes and queued requests, read from the limiter (and a warm pool) per scrape."""
 
     def __init__(self, stats: Callable[[], Mapping[str, int]],
-                 pool_state: Callable[[], Mapping[str, Any]] | None) -> None:
+                 pool_state: Callable[[], Mapping[str, Any]] | None,
+                 conversation_state: Callable[[], Mapping[str, Any]] | None = None) -> None:
         self.stats = stats
         self.pool_state = pool_state
+        self.conversation_state = conversation_state
 
     def collect(self) -> Iterator[Metric]:
         stats = self.stats()
@@ -60,11 +62,48 @@ class _LimiterCollector(Collector):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     pool.add_metric([str(key)], value)
             yield pool
+        if self.conversation_state is not None:
+            yield from _conversation_metrics(self.conversation_state())
+
+
+def _conversation_metrics(state: Mapping[str, Any]) -> Iterator[Metric]:
+    kept = GaugeMetricFamily(f"{PREFIX}_conversation_processes",
+                             "CLI processes kept for a conversation's next turn (idle), the "
+                             "bound, and those serving a turn they were kept for.",
+                             labels=["state"])
+    kept.add_metric(["kept"], state.get("kept", 0))
+    kept.add_metric(["max"], state.get("max", 0))
+    kept.add_metric(["serving"], state.get("serving", 0))
+    yield kept
+    yield GaugeMetricFamily(f"{PREFIX}_conversation_memory_bytes",
+                            "Resident memory of the kept conversation processes (sampled).",
+                            value=state.get("memory_bytes", 0))
+    turns = CounterMetricFamily(f"{PREFIX}_conversation_turns",
+                                "Turns of native conversations: continued on a kept process "
+                                "(continued) or on a new one (started).", labels=["how"])
+    turns.add_metric(["continued"], state.get("continued", 0))
+    turns.add_metric(["started"], state.get("started", 0))
+    yield turns
+    misses = CounterMetricFamily(f"{PREFIX}_conversation_misses",
+                                 "Requests with a history that no kept process could continue, "
+                                 "by reason.", labels=["reason"])
+    for reason, count in sorted((state.get("misses") or {}).items()):
+        misses.add_metric([reason], count)
+    yield misses
+    evictions = CounterMetricFamily(f"{PREFIX}_conversation_evictions",
+                                    "Kept processes ended, by reason.", labels=["reason"])
+    for reason, count in sorted((state.get("evictions") or {}).items()):
+        evictions.add_metric([reason], count)
+    yield evictions
+    if "spawned" in state:
+        yield CounterMetricFamily(f"{PREFIX}_cli_starts", "CLI processes started.",
+                                  value=state["spawned"])
 
 
 class Metrics:
     def __init__(self, limiter_stats: Callable[[], Mapping[str, int]] | None = None,
-                 pool_state: Callable[[], Mapping[str, Any]] | None = None) -> None:
+                 pool_state: Callable[[], Mapping[str, Any]] | None = None,
+                 conversation_state: Callable[[], Mapping[str, Any]] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(f"{PREFIX}_http_requests", "HTTP requests by route template, "
@@ -81,10 +120,13 @@ class Metrics:
                                     registry=r)
         self.tokens = Counter(f"{PREFIX}_tokens", "Tokens reported by the CLI, by model and kind "
                               "(prompt includes cached input).", ["model", "kind"], registry=r)
+        self.transcripts = Counter(f"{PREFIX}_conversation_transcripts",
+                                   "Conversations sent as one rendered transcript instead of "
+                                   "native turns, by reason.", ["reason"], registry=r)
         info = Gauge(f"{PREFIX}_build_info", "The proxy's version.", ["version"], registry=r)
         info.labels(__version__).set(1)
         if limiter_stats is not None:
-            r.register(_LimiterCollector(limiter_stats, pool_state))
+            r.register(_LimiterCollector(limiter_stats, pool_state, conversation_state))
 
     def observe(self, route: str, fields: Mapping[str, Any], cli_ran: bool = False) -> None:
         """Records one finished request from its log fields."""

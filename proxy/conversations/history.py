@@ -15,7 +15,8 @@ What cannot be native, and then goes as a transcript (render.py), with the reaso
 counted:
 * a `system`/`developer` message after the conversation began: the Messages API has no
   place for it between turns;
-* an empty assistant message (no content): the API refuses empty turns;
+* an empty turn (a message without content, not merged into a neighbour of its role): the
+  API refuses empty turns, and dropping it would merge the turns around it;
 * a whitespace-only text part: the API refuses such blocks;
 * a conversation that ends with an assistant message (a prefill): the CLI answers a user turn;
 * a conversation that starts with an assistant message (a greeting): a session starts with
@@ -77,18 +78,17 @@ def native(conversation: Sequence[_Parsed]) -> Native | NotNative:
         if message.role in ("system", "developer"):
             return NotNative("system_mid_conversation")
         parts = [p for p in message.parts if p != ""]
-        if not parts:
-            if message.role == "assistant":
-                return NotNative("empty_assistant")
-            continue  # an empty user message adds nothing to a turn
         if any(isinstance(p, str) and blank(p) for p in parts):
             return NotNative("blank_part")
-        if message.name:
+        if message.name and parts:
             parts.insert(0, f"<name>{escape(message.name, quote=False)}</name>")
         if merged and merged[-1][0] == message.role:
             merged[-1][1].extend(parts)
-        else:
+        else:  # an empty message still holds its place: it must not merge its neighbours
             merged.append((message.role, parts))
+    empty = next((role for role, parts in merged if not parts), None)
+    if empty is not None:
+        return NotNative("empty_assistant" if empty == "assistant" else "empty")
     if not merged:
         return NotNative("empty")
     if merged[-1][0] != "user":

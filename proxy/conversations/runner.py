@@ -83,7 +83,13 @@ class ConversationRunner:
         return getattr(self.inner, name)
 
     def conversation_state(self) -> dict[str, Any]:
-        return {**self.keeper.state(), "continued": self.continued, "started": self.started}
+        state = {**self.keeper.state(), "continued": self.continued, "started": self.started}
+        spawned = getattr(self.inner, "spawned", None)
+        if spawned is None:  # a warm pool: its live runner counts
+            spawned = getattr(getattr(self.inner, "live", None), "spawned", None)
+        if isinstance(spawned, int):
+            state["spawned"] = spawned
+        return state
 
     # -- internals ------------------------------------------------------------------------
     def _continue(self, process: Any, invocation: Invocation,

@@ -17,9 +17,11 @@ has the details). What the proxy does with that:
   attachments from which the CLI builds its environment message (`environment`, `model`,
   `date`). Their values must equal what the CLI computes now, or it appends a change note; so
   they are taken from a calibration run of the CLI itself (below), not guessed.
-* **When.** A file is written just before its run starts and removed as soon as the CLI has
-  read it (its first output line), when the run ends, and at start-up after a crash. The
-  runs themselves keep `--no-session-persistence`: the CLI writes nothing back.
+* **When.** A file is written just before its run starts, into the run's own request
+  directory (so it goes with that directory: when the run ends, and at the next start-up after
+  a crash), and the session directory holds only a symlink to it, removed as soon as the CLI
+  has read the file (its first output line) or the run ends; dangling links are swept at
+  start-up. The runs themselves keep `--no-session-persistence`: the CLI writes nothing back.
 
 Calibration: once per model (and CLI binary), the CLI runs with persistence on against a
 loopback port the proxy holds bound but never listens on, so the run fails at once without
@@ -194,15 +196,17 @@ class SessionStore:
             raise SessionUnavailable(f"cannot link {link} to {target}: {exc}") from None
 
     def sweep(self, now: float | None = None) -> list[str]:
-        """Removes session files left by runs that ended without removing theirs (a crash):
-        older than max_age, so a file another server is about to resume is left alone."""
+        """Removes what runs that ended without cleaning up (a crash) left in the session
+        directory: links whose file is gone, and anything older than max_age (a link another
+        server is about to resume is young, and kept)."""
         now = time.time() if now is None else now
         removed = []
         if not self.directory.is_dir():
             return removed
         for entry in self.directory.iterdir():
             try:
-                if now - entry.lstat().st_mtime > self.max_age:
+                dangling = entry.is_symlink() and not entry.exists()
+                if dangling or now - entry.lstat().st_mtime > self.max_age:
                     _remove(entry)
                     removed.append(entry.name)
             except OSError:
@@ -210,14 +214,16 @@ class SessionStore:
         return removed
 
     # -- files -----------------------------------------------------------------------------
-    def write(self, history: Sequence[Turn], calibration: Calibration) -> tuple[str, Path]:
-        """A new session holding `history`: its id and file (0600)."""
+    def write(self, history: Sequence[Turn], calibration: Calibration,
+              into: Path) -> tuple[str, Path]:
+        """A new session holding `history`, written (0600) into the run's directory `into`:
+        its id, and the link in the session directory through which the CLI finds it."""
         self.prepare()
         session_id = str(uuid.uuid4())
         entries = session_entries(history, calibration, session_id=session_id,
                                   cwd=os.path.realpath(self.cwd),
                                   today=datetime.date.today().isoformat())
-        path = self.directory / f"{session_id}.jsonl"
+        path = into / "session.jsonl"
         payload = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n"
                           for e in entries).encode("utf-8", "surrogatepass")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -225,7 +231,9 @@ class SessionStore:
             os.write(fd, payload)
         finally:
             os.close(fd)
-        return session_id, path
+        link = self.directory / f"{session_id}.jsonl"
+        link.symlink_to(path)
+        return session_id, link
 
     def files(self) -> list[Path]:
         return sorted(self.directory.iterdir()) if self.directory.is_dir() else []

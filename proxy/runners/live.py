@@ -186,7 +186,8 @@ class LiveRunner:
                                    encoding="utf-8")
             if invocation is not None and invocation.history:
                 calibration = self.sessions.calibration(invocation.model, binary, env)
-                session_id, session_file = self.sessions.write(invocation.history, calibration)
+                session_id, session_file = self.sessions.write(invocation.history, calibration,
+                                                               into=req_dir)
                 argv = invocation.argv(str(system_file), session_id=session_id)
             elif invocation is not None:
                 argv = invocation.argv(str(system_file))
@@ -258,8 +259,9 @@ class LiveProcess:
         self.popen = popen
         self.pid = popen.pid
         self.req_dir = req_dir
-        # The session this run resumes: removed once the CLI has read it (its first output
-        # line; measured: the CLI reads the file only at start-up), and in any case at close.
+        # The link to the session this run resumes: removed once the CLI has read it (its
+        # first output line; measured: the CLI reads the file only at start-up), and in any
+        # case at close (the file itself is in req_dir).
         self.session_file = session_file
         self.started_at = time.monotonic()
         self._on_close = on_close

@@ -207,12 +207,14 @@ def test_an_image_in_the_history_stays_in_its_turn(proxy_for, standin):
             {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}]},
         {"role": "assistant", "content": "A red square."},
         {"role": "user", "content": "Are you sure?"}])
-    (content,) = [m["content"] for m in upstream_requests(standin, proxy)[0].body["messages"]
-                  if m["role"] == "user"]
-    assert [b["type"] for b in content] == ["text", "image", "text", "text"]
-    assert content[0]["text"].endswith('<turn role="user">Look:')
-    assert content[1]["source"]["data"] == data
-    assert content[2]["text"].startswith('</turn>\n<turn role="assistant">A red square.</turn>')
+    messages = upstream_requests(standin, proxy)[0].body["messages"]
+    first, answer, last = [m for m in messages if m["role"] != "system"]
+    # A native turn of its own, resumed from the session the proxy wrote, the image intact.
+    assert [b["type"] for b in first["content"]] == ["text", "image"]
+    assert first["content"][0]["text"] == "Look:"
+    assert first["content"][1]["source"]["data"] == data
+    assert answer == {"role": "assistant", "content": [{"type": "text", "text": "A red square."}]}
+    assert [b["text"] for b in last["content"]] == ["Are you sure?"]
 
 
 def test_a_broken_image_is_a_400_naming_the_part(proxy_for, standin):
@@ -228,16 +230,32 @@ def test_a_broken_image_is_a_400_naming_the_part(proxy_for, standin):
     assert upstream_requests(standin, proxy) == []   # refused before any CLI ran
 
 
-def test_multi_turn_history_is_rendered_in_order(proxy_for, standin):
+def test_multi_turn_history_reaches_claude_as_native_turns_in_order(proxy_for, standin):
     proxy = proxy_for(Scenario(reply_text="4"))
     proxy.client.chat.completions.create(model="sonnet", messages=[
         {"role": "user", "content": "What is 1+1?"},
         {"role": "assistant", "content": "2"},
         {"role": "user", "content": "And 2+2?", "name": "bob"},
     ])
+    messages = [m for m in upstream_requests(standin, proxy)[0].body["messages"]
+                if m["role"] != "system"]   # the CLI's environment note
+    assert [(m["role"], [b["text"] for b in m["content"]]) for m in messages] == [
+        ("user", ["What is 1+1?"]), ("assistant", ["2"]),
+        ("user", ["<name>bob</name>", "And 2+2?"])]
+
+
+def test_a_later_system_message_keeps_its_place_in_a_transcript(proxy_for, standin):
+    proxy = proxy_for(Scenario(reply_text="4"))
+    proxy.client.chat.completions.create(model="sonnet", messages=[
+        {"role": "user", "content": "What is 1+1?"},
+        {"role": "assistant", "content": "2"},
+        {"role": "system", "content": "Answer in words."},
+        {"role": "user", "content": "And 2+2?", "name": "bob"},
+    ])
     text, request = user_texts(upstream_requests(standin, proxy)[0].body)
     assert request.startswith("Write the assistant's next reply")
     turns = ['<turn role="user">What is 1+1?</turn>', '<turn role="assistant">2</turn>',
+             '<turn role="system">Answer in words.</turn>',
              '<turn role="user" name="bob">And 2+2?</turn>']
     positions = [text.index(t) for t in turns]
     assert positions == sorted(positions)

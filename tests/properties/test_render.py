@@ -1,5 +1,7 @@
 """Property: any message list renders into a prompt that carries every text, in order, with
-the turns distinguishable, for any reader of the transcript.
+the turns distinguishable: as native turns where the conversation can be native (checked
+against an independent statement of the rules), else as a transcript that any reader parses
+back into exactly the messages.
 
 Messages are generated from every role and content form the contract accepts (strings, empty
 strings, arrays of text and refusal parts, names, `content: null` with a refusal), with
@@ -122,23 +124,52 @@ def parse_transcript(blocks: tuple[str, ...]) -> list[tuple[str, str | None, str
     return turns
 
 
+def expected_native(messages: list[dict]) -> list[tuple[str, list[str]]] | None:
+    """The native turns the rules promise (role, texts), or None where a transcript is due:
+    a later system message, a blank text, an empty turn, a conversation that does not start
+    and end with the user, or a last text the CLI would act on."""
+    lead = 0
+    while lead < len(messages) and messages[lead]["role"] in ("system", "developer"):
+        lead += 1
+    turns: list[tuple[str, list[str]]] = []
+    for m in messages[lead:]:
+        if m["role"] in ("system", "developer"):
+            return None
+        texts = [t for t in texts_of(m) if t]
+        if any(blank(t) for t in texts):
+            return None
+        if m.get("name") and texts:
+            texts.insert(0, f"<name>{html.escape(m['name'], quote=False)}</name>")
+        if turns and turns[-1][0] == m["role"]:
+            turns[-1][1].extend(texts)
+        else:
+            turns.append((m["role"], texts))
+    if not turns or any(not texts for _, texts in turns) or turns[0][0] != "user" \
+            or turns[-1][0] != "user":
+        return None
+    last = turns[-1][1][-1]
+    if last.startswith("/") or MENTION.search(last):
+        return None
+    return turns
+
+
 @EXAMPLES
 @given(MESSAGES)
 def test_every_text_arrives_in_order_in_distinguishable_turns(messages):
     system, turns = expected_turns(messages)
     prompt = render(messages)  # nothing generated here may be refused
-    note(f"system={prompt.system!r}\nblocks={prompt.blocks!r}")
+    note(f"system={prompt.system!r}\nhistory={prompt.history!r}\nblocks={prompt.blocks!r}")
     joined = "\n\n".join(system)
     assert prompt.system == ("" if blank(joined) else joined)
-    last = messages[-1]
-    parts = [t for t in texts_of(last) if t]
-    single = len(turns) == 1 and last["role"] == "user" and last.get("name") is None
-    if single and parts and not parts[-1].startswith("/") and not MENTION.search(parts[-1]) \
-            and not any(map(blank, parts)):
-        assert list(prompt.blocks) == parts
+    native = expected_native(messages)
+    if native is not None:
+        assert prompt.fallback is None
+        got = [(t.role, [b["text"] for b in t.content()]) for t in prompt.history]
+        got.append(("user", list(prompt.blocks)))
+        assert got == native
         return
-    # What the CLI would alter (a last block starting with "/" taken for a slash command, an
-    # `@` taken for a file mention, a blank block dropped, no block at all): a transcript.
+    # What cannot be native (history.py lists why): a transcript of exactly the messages.
+    assert prompt.fallback is not None and prompt.history == ()
     assert parse_transcript(prompt.blocks) == turns
 
 
@@ -151,7 +182,7 @@ def test_every_text_arrives_in_order_in_distinguishable_turns(messages):
 def test_markup_variants_cannot_open_or_close_a_turn(text):
     messages = [{"role": "user", "content": "one"}, {"role": "assistant", "content": "two"},
                 {"role": "user", "content": text}]
-    turns = parse_transcript(render(messages).blocks)
+    turns = parse_transcript(render(messages, fallback="session_unavailable").blocks)
     assert [t for _, _, t in turns] == ["one", "two", text]
 
 
@@ -177,8 +208,17 @@ def _url(source: str) -> str:
 @given(MESSAGES_WITH_IMAGES)
 def test_every_image_arrives_once_in_order_between_the_texts_around_it(messages):
     prompt = render(messages)
-    # The user turn as the CLI sends it: text blocks and images, interleaved.
+    # What the CLI sends: the earlier turns' blocks, then the user turn's text blocks and
+    # images, interleaved.
     stream: list[tuple[str, str]] = []
+    for turn in prompt.history:
+        for block in turn.content():
+            if block["type"] == "image":
+                src = block["source"]
+                stream.append(("image", src["url"] if src["type"] == "url"
+                               else f"data:{src['media_type']};base64,{src['data']}"))
+            else:
+                stream.append(("text", block["text"]))
     images = list(prompt.images)
     for i, block in enumerate((*prompt.blocks, None)):
         while images and images[0][0] == i:

@@ -94,6 +94,7 @@ def run_claude(
     timeout: float = 60.0,
     claude: str | None = None,
     one_turn_at_a_time: bool = False,
+    cwd: str | None = None,
 ) -> CLIRun:
     """Spawn the CLI, write the stdin lines (default: one user line with `prompt`), close stdin,
     and collect stdout until exit. `env` adds to (or, with "", blanks) the base environment.
@@ -107,9 +108,10 @@ def run_claude(
     lines_in = list(stdin_lines) if stdin_lines is not None else [user_line(prompt)]
     argv = [binary, *args, *(["--model", model] if model else []), *extra_args]
     with tempfile.TemporaryDirectory(prefix="standin-cli-") as root:
-        home, cwd, tmp = (Path(root) / d for d in ("home", "cwd", "tmp"))
-        for d in (home, cwd, tmp):
+        home, own_cwd, tmp = (Path(root) / d for d in ("home", "cwd", "tmp"))
+        for d in (home, own_cwd, tmp):
             d.mkdir()
+        cwd = cwd or str(own_cwd)  # a given cwd: e.g. the proxy's, to compare requests exactly
         full_env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -124,7 +126,7 @@ def run_claude(
         }
         full_env.update(env or {})
         full_env = {k: v for k, v in full_env.items() if v is not None}
-        return _run(argv, lines_in, full_env, str(cwd), timeout, one_turn_at_a_time)
+        return _run(argv, lines_in, full_env, cwd, timeout, one_turn_at_a_time)
 
 
 def _run(argv: list[str], stdin_lines: list[str], env: dict[str, str], cwd: str, timeout: float,

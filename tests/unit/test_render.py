@@ -49,20 +49,23 @@ def test_assistant_content_null_and_refusal_are_carried():
                      {"role": "assistant", "content": None},
                      {"role": "assistant", "content": None, "refusal": "I can't."},
                      {"role": "user", "content": "ok"}])
-    text, _ = prompt.blocks
-    assert '<turn role="assistant"></turn>' in text
-    assert '<turn role="assistant">I can\'t.</turn>' in text
+    # The empty assistant message merges into its neighbour of the same role: nothing lost.
+    assert [b["text"] for b in prompt.history[1].content()] == ["I can't."]
+    alone = render([{"role": "user", "content": "q"}, {"role": "assistant", "content": None},
+                    {"role": "user", "content": "ok"}])
+    text, _ = alone.blocks  # an empty turn of its own cannot be native: a transcript keeps it
+    assert alone.fallback == "empty_assistant" and '<turn role="assistant"></turn>' in text
 
 
 def test_a_named_single_user_message_keeps_its_name():
-    text, _ = render([{"role": "user", "content": "hi", "name": "x\"y"}]).blocks
-    assert '<turn role="user" name="x&quot;y">hi</turn>' in text
+    assert render([{"role": "user", "content": "hi", "name": "x\"y"}]).blocks == \
+        ('<name>x"y</name>', "hi")
 
 
 def test_text_containing_the_tag_switches_to_a_free_tag():
     prompt = render([{"role": "user", "content": "say </turn> please"},
                      {"role": "assistant", "content": "<turn-2> too"},
-                     {"role": "user", "content": "again"}])
+                     {"role": "user", "content": "again"}], fallback="session_unavailable")
     text, request = prompt.blocks
     assert '<turn-3 role="user">say </turn> please</turn-3>' in text
     assert request.endswith("without any <turn-3> tags.")

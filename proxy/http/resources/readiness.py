@@ -20,12 +20,15 @@ PoolState = Callable[[], Mapping[str, Any]]
 class Readiness:
     def __init__(self, limiter_stats: Callable[[], Mapping[str, int]], *,
                  probe: CLIProbe | None = None, replay_source: str | None = None,
-                 pool_state: PoolState | None = None) -> None:
-        """`pool_state`, if given, describes a warm process pool (added under `pool.warm`)."""
+                 pool_state: PoolState | None = None,
+                 conversation_state: PoolState | None = None) -> None:
+        """`pool_state`, if given, describes a warm process pool (added under `pool.warm`);
+        `conversation_state` the processes kept for conversations (`conversations`)."""
         self.limiter_stats = limiter_stats
         self.probe = probe
         self.replay_source = replay_source
         self.pool_state = pool_state
+        self.conversation_state = conversation_state
 
     def report(self) -> dict[str, Any]:
         reasons: list[str] = []
@@ -52,6 +55,10 @@ class Readiness:
         body["pool"] = {"active": stats["active"], "limit": stats["max_active"]}
         if self.pool_state is not None:
             body["pool"]["warm"] = dict(self.pool_state())
+        if self.conversation_state is not None:
+            state = dict(self.conversation_state())
+            state.pop("spawned", None)
+            body["conversations"] = state
         body["queue"] = {"waiting": stats["waiting"], "limit": stats["max_waiting"],
                          "rejected": stats["rejected"]}
         if stats["active"] >= stats["max_active"] and stats["waiting"] >= stats["max_waiting"]:
