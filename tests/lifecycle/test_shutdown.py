@@ -138,3 +138,42 @@ def test_sigkill_takes_the_children_and_the_next_start_cleans_up(tmp_path, hangi
         assert not second.pid_dir.exists()
     finally:
         second.end()
+
+
+def test_sigkill_takes_kept_conversations_and_session_files_go_at_the_next_start(tmp_path,
+                                                                                  standin):
+    standin.add_scenario("lc-resume-hang", Scenario(hang=True, when_prompt_contains="HANG-NOW"))
+    server = ServerProcess(tmp_path, standin.base_url)
+    client = None
+    try:
+        done = RawClient(server.url, chat_body("hello"))
+        assert b"Hello from the stand-in." in done.read_all()
+        assert wait_until(lambda: len(claude_children(server.pid)) == 1, 10)  # kept for turn 2
+        kept = claude_children(server.pid)
+        # A conversation with a history resumes a session file; its upstream never answers.
+        client = RawClient(server.url, {"model": "sonnet", "messages": [
+            {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "HANG-NOW"}]})
+        # (the first resume also runs the CLI once to calibrate its session format)
+        assert wait_until(lambda: list(server.pid_dir.glob("req-*/session.jsonl")), 30)
+        assert wait_until(lambda: len(claude_children(server.pid)) == 2, 30)
+        sessions = list(server.pid_dir.glob("req-*/session.jsonl"))
+        assert len(sessions) == 1 and oct(sessions[0].stat().st_mode & 0o777) == "0o600"
+        pids = claude_children(server.pid)
+        server.popen.send_signal(signal.SIGKILL)
+        server.popen.wait(30)
+        assert wait_until(lambda: all_dead(pids | kept), 5), "a CLI outlived the server"
+        assert sessions[0].exists()  # nobody could remove it...
+    finally:
+        if client is not None:
+            client.close()
+        server.end()
+    second = ServerProcess(tmp_path, standin.base_url)
+    try:
+        assert not sessions[0].exists()  # ...until the next start
+        links = server.work / f"claude-max-api-{os.getuid()}" / "sessions"
+        assert [p for p in links.iterdir() if not p.exists()] == []  # no dangling link either
+    finally:
+        second.popen.send_signal(signal.SIGINT)
+        second.popen.wait(30)
+        second.end()
