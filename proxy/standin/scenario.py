@@ -59,6 +59,10 @@ class Scenario:
     cache_read_input_tokens: int = 0
     output_tokens: int = 12
 
+    # --- response headers on a successful answer (e.g. Anthropic's unified rate-limit headers,
+    # `anthropic-ratelimit-unified-*`, which the CLI turns into `rate_limit_event` lines) --------
+    answer_headers: dict[str, str] = field(default_factory=dict)
+
     # --- failures: answer an HTTP error instead of a message -------------------------------------
     fail_status: int | None = None  # 400, 401, 403, 404, 413, 429, 500, 529, ...
     fail_count: int | None = None  # fail the first N matching calls then succeed; None = always
@@ -108,8 +112,9 @@ class Scenario:
             values["tool_use"] = ToolUse.from_dict(values["tool_use"])
         if values.get("fail_models") is not None:
             values["fail_models"] = tuple(values["fail_models"])
-        if "fail_headers" in values:
-            values["fail_headers"] = {str(k): str(v) for k, v in (values["fail_headers"] or {}).items()}
+        for name in ("fail_headers", "answer_headers"):
+            if name in values:
+                values[name] = {str(k): str(v) for k, v in (values[name] or {}).items()}
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

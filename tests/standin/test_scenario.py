@@ -25,6 +25,7 @@ def test_every_kind_of_field_round_trips() -> None:
         cache_creation_input_tokens=5,
         cache_read_input_tokens=3,
         output_tokens=2,
+        answer_headers={"anthropic-ratelimit-unified-status": "allowed"},
         fail_status=529,
         fail_count=2,
         fail_models=("claude-opus-5-5",),
