@@ -81,7 +81,8 @@ def window_name(name: str | None) -> str:
 
 class PlanTracker:
     def __init__(self, clock: Callable[[], float] = time.time,
-                 logger: logging.Logger = log) -> None:
+                 logger: logging.Logger | None = log) -> None:
+        """`logger=None`: no transition lines (doctor reports the state itself)."""
         self._clock = clock
         self._log = logger
         self._lock = threading.Lock()
@@ -107,7 +108,8 @@ class PlanTracker:
                     name, reading.utilization if reading.utilization is not None
                     else (known.utilization if known else None),
                     reading.resets_at, None, reading.surpassed_threshold, reading.seen_at)
-        self._log_transition(before, reading)
+        if self._log is not None:
+            self._log_transition(before, reading)
 
     def observe_failure(self, error: ProxyError) -> None:
         """A run's error: plan refusals are kept (the rate_limit_event before them carries
@@ -179,6 +181,7 @@ class PlanTracker:
                 if w.resets_at is None or w.resets_at > now}
 
     def _log_transition(self, before: PlanReading | None, after: PlanReading) -> None:
+        assert self._log is not None
         old_status = before.status if before is not None else "unknown"
         window = window_name(after.limiting_window)
         resets = f"; it resets at {_iso(after.resets_at)}" if after.resets_at else ""
