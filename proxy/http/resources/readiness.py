@@ -65,7 +65,8 @@ class Readiness:
             state = self.plan.state()
             body["plan"] = self.plan.snapshot(state)
             until = state.refusing_until
-            if until is not None:
+            # Replayed runs report the plan they were recorded with, not a live one.
+            if until is not None and self.replay_source is None:
                 reasons.append(f"the Claude plan's {window_name(body['plan'].get('limiting_window'))} "
                                f"limit is reached until "
                                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}")
