@@ -39,6 +39,18 @@ class KeyLimit:
         return self.requests_per_minute > 0 or self.concurrent > 0
 
 
+def _rejoin(specs: Iterable[str]) -> list[str]:
+    """CLAUDE_MAX_API_KEY_LIMITS is split at commas like every list variable, which also cuts
+    `alice:rpm=5,concurrent=1` in two: a piece without `NAME:` continues the one before."""
+    out: list[str] = []
+    for spec in specs:
+        if out and ":" not in spec and "=" in spec:
+            out[-1] += "," + spec
+        else:
+            out.append(spec)
+    return out
+
+
 def split_key(entry: str) -> tuple[str | None, str]:
     """`name=secret` -> (name, secret); anything else -> (None, entry)."""
     entry = entry.strip()
@@ -114,7 +126,7 @@ def key_limits(names: Iterable[str], requests_per_minute: int = 0, concurrent: i
     if requests_per_minute < 0 or concurrent < 0:
         raise ValueError("key-rpm and key-concurrent are 0 (no limit) or more")
     names = list(names)
-    overrides = list(overrides)
+    overrides = _rejoin(overrides)
     if not names and (requests_per_minute or concurrent or overrides):
         raise ValueError("per-key limits (key-rpm, key-concurrent, key-limit) need API keys "
                          "(--api-key NAME=KEY or --api-key-file)")

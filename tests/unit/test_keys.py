@@ -61,6 +61,14 @@ def test_limits_defaults_and_overrides():
     assert limits == {"alice": KeyLimit(10, 0), "bob": KeyLimit(3, 2)}
 
 
+def test_limits_from_the_environment_variable():
+    from proxy.settings import load_settings
+    settings = load_settings(environ={"CLAUDE_MAX_API_KEY": "alice=a1,bob=b2",
+                                      "CLAUDE_MAX_API_KEY_LIMITS": "alice:rpm=5,concurrent=1,bob:rpm=2"})
+    assert key_limits(["alice", "bob"], overrides=settings.key_limits) == {
+        "alice": KeyLimit(5, 1), "bob": KeyLimit(2, 0)}
+
+
 @pytest.mark.parametrize("names, kwargs, message", [
     (["alice"], {"overrides": ["carol:rpm=1"]}, "not a configured API key"),
     (["alice"], {"overrides": ["alice"]}, "expected NAME:rpm=N"),
