@@ -59,16 +59,16 @@ class Scenario:
     cache_read_input_tokens: int = 0
     output_tokens: int = 12
 
-    # --- response headers on a successful answer (e.g. Anthropic's unified rate-limit headers,
-    # `anthropic-ratelimit-unified-*`, which the CLI turns into `rate_limit_event` lines) --------
-    answer_headers: dict[str, str] = field(default_factory=dict)
-
     # --- failures: answer an HTTP error instead of a message -------------------------------------
     fail_status: int | None = None  # 400, 401, 403, 404, 413, 429, 500, 529, ...
     fail_count: int | None = None  # fail the first N matching calls then succeed; None = always
     fail_models: tuple[str, ...] | None = None  # only calls for these models fail (fallback tests)
     fail_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after": "1"}
     fail_body: dict[str, Any] | None = None  # default: the Anthropic error envelope for the status
+
+    # --- response headers on a successful answer (e.g. Anthropic's unified rate-limit headers,
+    # `anthropic-ratelimit-unified-*`, which the CLI turns into `rate_limit_event` lines) --------
+    answer_headers: dict[str, str] = field(default_factory=dict)
 
     # --- timing and broken streams ---------------------------------------------------------------
     first_byte_delay: float = 0.0  # before the status line
