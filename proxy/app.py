@@ -16,6 +16,8 @@ from proxy.contract.validation import RequestValidator
 from proxy.http import errors
 from proxy.http.logging import RequestLog
 from proxy.http.middleware import ApiKeyAuth, HostGuard, KeyRing, OriginGuard, RouteLabels
+from proxy.http.middleware.key_limits import KeyLimiter, KeyLimits
+from proxy.http.plan_headers import PlanHeaders
 from proxy.http.resources.chat import ChatCompletions
 from proxy.http.resources.document import OpenAPIDocument
 from proxy.http.resources.health import Health
@@ -23,7 +25,9 @@ from proxy.http.resources.metrics import MetricsEndpoint, request_observer
 from proxy.http.resources.models import Models
 from proxy.http.resources.readiness import Readiness
 from proxy.http.routing import add_routes
+from proxy.keys import key_limits
 from proxy.metrics import Metrics
+from proxy.plan import PlanTracker
 from proxy.runners.base import Runner
 from proxy.service import ChatService
 from proxy.settings import Settings
@@ -37,6 +41,9 @@ class AppParts:
     service: ChatService
     models: ModelCatalogue
     metrics: Metrics | None = None
+    plan: PlanTracker | None = None
+    probe: CLIProbe | None = None
+    key_limiter: KeyLimiter | None = None
 
 
 # Measured with CLI 2.1.332: --fallback-model takes over after three 529s in a row, so with
@@ -82,31 +89,48 @@ def build_runner(settings: Settings) -> Runner:
 
 def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
     document = load_document()
+    keys = KeyRing(settings.api_keys)  # ValueError for clashing key names, before any spawn
+    key_limiter = KeyLimiter(key_limits(keys.names, settings.key_rpm, settings.key_concurrent,
+                                        settings.key_limits))
     runner = runner if runner is not None else build_runner(settings)
     models = ModelCatalogue(settings.extra_models)
+    plan = PlanTracker()
     limiter = ConcurrencyLimiter(settings.max_concurrent, settings.queue_size,
                                  settings.queue_timeout)
     service = ChatService(models, runner, limiter,
                           Limits(total=settings.timeout, idle=settings.idle_timeout),
                           max_messages=settings.max_messages,
                           max_prompt_chars=settings.max_prompt_chars,
-                          fallback_model=settings.fallback_model)
+                          fallback_model=settings.fallback_model, plan=plan)
 
     pool_state = getattr(runner, "pool_state", None)  # a warm pool describes itself this way
     pool_state = pool_state if callable(pool_state) else None
     conversation_state = getattr(runner, "conversation_state", None)  # and kept conversations
     conversation_state = conversation_state if callable(conversation_state) else None
-    metrics = Metrics(limiter.stats, pool_state, conversation_state)
+    metrics = Metrics(limiter.stats, pool_state, conversation_state, plan=plan,
+                      key_stats=key_limiter.stats if keys else None)
     service.on_fallback = lambda reason: metrics.transcripts.labels(reason).inc()
     routes = RouteLabels(op.path for op in operations(document))
-    # Order matters: the log sees every request (refusals too); Host and Origin checks come
-    # before the key so a web page learns nothing, and preflights are answered without a key.
+    observe_metrics = request_observer(metrics, routes)
+    key_limits_middleware = KeyLimits(key_limiter)
+
+    def request_finished(req: falcon.Request, fields: dict) -> None:
+        try:
+            observe_metrics(req, fields)
+        finally:  # the key's slot is freed whatever the metrics do
+            key_limits_middleware.finished(req)
+
+    # Order matters: the log sees every request (refusals too) and says when it ended; Host
+    # and Origin checks come before the key so a web page learns nothing, and preflights are
+    # answered without a key; per-key limits need the key's name.
     app = ProxyApp(middleware=[
         RequestLog(settings.log_format, log_content=settings.log_content,
-                   observe=request_observer(metrics, routes)),
+                   observe=request_finished),
         HostGuard(settings.host, settings.allowed_hosts),
         OriginGuard(settings.allowed_origins),
-        ApiKeyAuth(KeyRing(settings.api_keys)),
+        ApiKeyAuth(keys),
+        key_limits_middleware,
+        PlanHeaders(plan),
     ])
     # Bodies are read by the resources themselves (JSON only, bounded), not by Falcon's media.
     app.req_options.strip_url_path_trailing_slash = True
@@ -118,8 +142,9 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                            max_body_bytes=settings.max_body_bytes,
                            heartbeat_interval=settings.heartbeat_interval)
     spec = OpenAPIDocument(document_json_bytes())
-    readiness = Readiness(limiter.stats, probe=_cli_probe(runner, settings),
-                          replay_source=settings.replay or None, pool_state=pool_state,
+    probe = _cli_probe(runner, settings)
+    readiness = Readiness(limiter.stats, probe=probe, replay_source=settings.replay or None,
+                          pool_state=pool_state, plan=plan,
                           conversation_state=conversation_state)
     handlers: dict[str, Callable[..., None]] = {
         "getHealth": health.on_get,
@@ -132,7 +157,7 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
     }
     add_routes(app, operations(document), handlers)
     app.parts = AppParts(runner=runner, limiter=limiter, service=service, models=models,
-                         metrics=metrics)
+                         metrics=metrics, plan=plan, probe=probe, key_limiter=key_limiter)
     return app
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import json
 import os
 import socket
 import stat
@@ -17,6 +18,8 @@ from typing import Callable
 
 from proxy.claude.probe import CLIProbe, CLIStatus
 from proxy.claude.version import PINNED_CLI_VERSION
+from proxy.keys import named_keys
+from proxy.plan import window_name
 from proxy.settings import Settings
 
 INSTALL_HINT = f"npm install -g @anthropic-ai/claude-code@{PINNED_CLI_VERSION}"
@@ -126,6 +129,64 @@ def _serves_claude_max_api(host: str, port: int, timeout: float) -> bool:
     return (response.getheader("Server") or "").startswith("claude-max-api")
 
 
+def plan_check(plan: dict | None, source: str) -> Check | None:
+    """The plan state (a /health/ready `plan` section, or PlanTracker.snapshot()), when known."""
+    if not isinstance(plan, dict) or plan.get("status") in (None, "unknown"):
+        return None
+    parts = []
+    for name, window in sorted((plan.get("windows") or {}).items()):
+        used = window.get("utilization")
+        resets = (window.get("resets_at") or "").replace("T", " ").replace("Z", " UTC")
+        parts.append(f"{window_name(name)} window "
+                     + (f"{used * 100:.0f} % used" if isinstance(used, (int, float)) else "")
+                     + (f" (resets {resets})" if resets else ""))
+    detail = "; ".join(parts) or "no window readings"
+    status = plan["status"]
+    overage = plan.get("overage") or {}
+    where = f" ({source})"
+    if status == "allowed":
+        return Check("plan", "ok", f"Claude plan: allowed; {detail}{where}.")
+    limiting = window_name(plan.get("limiting_window"))
+    if status == "allowed_warning":
+        return Check("plan", "warn", f"Claude plan: the {limiting} window is near its limit; "
+                                     f"{detail}{where}.",
+                     "Requests will be refused when it is reached, until it resets; see "
+                     "claude.ai/settings/usage.")
+    if overage.get("in_use"):
+        return Check("plan", "warn", f"Claude plan: the {limiting} limit is reached and extra "
+                                     f"usage is paying for requests; {detail}{where}.",
+                     "Extra usage is billed; see claude.ai/settings/usage.")
+    return Check("plan", "warn", f"Claude plan: the {limiting} limit is reached; requests are "
+                                 f"refused until {plan.get('resets_at') or 'it resets'}; "
+                                 f"{detail}{where}.",
+                 "Wait for the reset, or add extra usage at claude.ai/settings/usage.")
+
+
+def served_plan(settings: Settings, timeout: float = 2.0) -> dict | None:
+    """The plan section of the claude-max-api already serving on the configured port, if one
+    does (checked without a key first: the key goes to that server only)."""
+    if not _serves_claude_max_api(settings.host, settings.port, timeout):
+        return None
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else \
+        "::1" if settings.host == "::" else settings.host
+    headers = {}
+    try:
+        keys = named_keys(settings.api_keys)
+    except ValueError:
+        keys = []
+    if keys:
+        headers["Authorization"] = f"Bearer {keys[0].secret}"
+    try:
+        conn = http.client.HTTPConnection(host, settings.port, timeout=timeout)
+        conn.request("GET", "/health/ready", headers=headers)
+        response = conn.getresponse()
+        body = json.loads(response.read() or b"{}")
+        conn.close()
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    return body.get("plan") if isinstance(body, dict) else None
+
+
 def replay_check(settings: Settings) -> Check | None:
     if not settings.replay:
         return None
@@ -184,7 +245,9 @@ def _fix_for(code: str | None) -> str | None:
 
 
 def run_checks(settings: Settings, probe: CLIProbe,
-               live: Callable[[], Check] | None = None) -> list[Check]:
+               live: Callable[[], Check] | None = None,
+               live_plan: Callable[[], dict | None] | None = None) -> list[Check]:
+    """`live_plan()`, after `live()`, is what the live run reported about the plan."""
     checks: list[Check] = []
     replay = replay_check(settings)
     if replay:
@@ -203,4 +266,12 @@ def run_checks(settings: Settings, probe: CLIProbe,
         checks.append(Check("live", "skip", "No live request: fix the CLI problems above first."))
     else:
         checks.append(live())
+        plan = plan_check(live_plan() if live_plan else None, "reported by the live request")
+        if plan:
+            checks.append(plan)
+    if not any(c.name == "plan" for c in checks):
+        plan = plan_check(served_plan(settings), f"as the server on port {settings.port} last "
+                                                 "saw it")
+        if plan:
+            checks.append(plan)
     return checks

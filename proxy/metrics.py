@@ -3,7 +3,8 @@ several apps in one process, as in the tests, keep separate counts).
 
 Observed once per request when its log line is written (for a stream: when the stream ends),
 so counts, durations and tokens describe finished requests. CLI slots and the wait queue are
-read from the limiter at scrape time.
+read from the limiter at scrape time, the plan state from the PlanTracker, per-key requests in
+progress from the KeyLimiter.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from proxy import __version__
+from proxy.claude.rate_limit import STATUSES
+from proxy.plan import PlanTracker
 
 PREFIX = "claude_max_api"
 # The 0.0.4 text format (what the OpenAPI document declares; every Prometheus version reads it).
@@ -100,10 +103,72 @@ def _conversation_metrics(state: Mapping[str, Any]) -> Iterator[Metric]:
                                   value=state["spawned"])
 
 
+class _PlanCollector(Collector):
+    """The Claude plan's state as last reported (proxy/plan.py), computed at scrape time so the
+    seconds to a reset count down and a passed reset stops reporting its window."""
+
+    def __init__(self, plan: PlanTracker) -> None:
+        self.plan = plan
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.plan.state()
+        status = GaugeMetricFamily(f"{PREFIX}_plan_status",
+                                   "The plan's status as the CLI last reported it: 1 for the "
+                                   "current one (unknown until a subscription run reported it).",
+                                   labels=["status"])
+        for name in (*STATUSES, "unknown"):
+            status.add_metric([name], 1.0 if state.status == name else 0.0)
+        yield status
+        utilization = GaugeMetricFamily(f"{PREFIX}_plan_utilization",
+                                        "Fraction of the plan's usage window used (1 = its limit).",
+                                        labels=["window"])
+        reset = GaugeMetricFamily(f"{PREFIX}_plan_reset_seconds",
+                                  "Seconds until the usage window resets.", labels=["window"])
+        for name, window in sorted(state.windows.items()):
+            if window.utilization is not None:
+                utilization.add_metric([name], window.utilization)
+            if window.resets_at is not None:
+                reset.add_metric([name], max(0.0, window.resets_at - state.now))
+        yield utilization
+        yield reset
+        reading = state.reading
+        if reading is not None:
+            yield GaugeMetricFamily(f"{PREFIX}_plan_overage_in_use",
+                                    "1 while extra usage (overage) pays for requests.",
+                                    value=1.0 if reading.using_overage else 0.0)
+            yield GaugeMetricFamily(f"{PREFIX}_plan_observed_timestamp_seconds",
+                                    "When the CLI last reported the plan state (Unix time).",
+                                    value=reading.seen_at)
+
+
+class _KeyCollector(Collector):
+    """Per-key requests in progress and limit refusals, read from the KeyLimiter."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, Mapping[str, Any]]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats()
+        active = GaugeMetricFamily(f"{PREFIX}_key_requests_in_progress",
+                                   "Requests of each API key in progress on the completion "
+                                   "endpoints.", labels=["key"])
+        refused = CounterMetricFamily(f"{PREFIX}_key_limit_rejections",
+                                      "Requests refused with 429 by a per-key limit.",
+                                      labels=["key", "limit"])
+        for name, entry in sorted(stats.items()):
+            active.add_metric([name], entry["active"])
+            for limit, count in sorted(entry["rejected"].items()):
+                refused.add_metric([name, limit], count)
+        yield active
+        yield refused
+
+
 class Metrics:
     def __init__(self, limiter_stats: Callable[[], Mapping[str, int]] | None = None,
                  pool_state: Callable[[], Mapping[str, Any]] | None = None,
-                 conversation_state: Callable[[], Mapping[str, Any]] | None = None) -> None:
+                 conversation_state: Callable[[], Mapping[str, Any]] | None = None,
+                 plan: PlanTracker | None = None,
+                 key_stats: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(f"{PREFIX}_http_requests", "HTTP requests by route template, "
@@ -120,6 +185,12 @@ class Metrics:
                                     registry=r)
         self.tokens = Counter(f"{PREFIX}_tokens", "Tokens reported by the CLI, by model and kind "
                               "(prompt includes cached input).", ["model", "kind"], registry=r)
+        self.key_requests = Counter(f"{PREFIX}_key_requests", "Requests by API key name (only "
+                                    "when keys are configured), route template and status.",
+                                    ["key", "route", "status"], registry=r)
+        self.key_tokens = Counter(f"{PREFIX}_key_tokens", "Tokens by API key name and kind: "
+                                  "prompt (cached input included), cached (cache reads), "
+                                  "completion.", ["key", "kind"], registry=r)
         self.transcripts = Counter(f"{PREFIX}_conversation_transcripts",
                                    "Conversations sent as one rendered transcript instead of "
                                    "native turns, by reason.", ["reason"], registry=r)
@@ -127,6 +198,10 @@ class Metrics:
         info.labels(__version__).set(1)
         if limiter_stats is not None:
             r.register(_LimiterCollector(limiter_stats, pool_state, conversation_state))
+        if plan is not None:
+            r.register(_PlanCollector(plan))
+        if key_stats is not None:
+            r.register(_KeyCollector(key_stats))
 
     def observe(self, route: str, fields: Mapping[str, Any], cli_ran: bool = False) -> None:
         """Records one finished request from its log fields."""
@@ -141,6 +216,13 @@ class Metrics:
                 count = fields.get(f"{kind}_tokens")
                 if count:
                     self.tokens.labels(model, kind).inc(count)
+        key = fields.get("key")
+        if key:
+            self.key_requests.labels(key, route, status).inc()
+            for kind in ("prompt", "cached", "completion"):
+                count = fields.get(f"{kind}_tokens")
+                if count:
+                    self.key_tokens.labels(key, kind).inc(count)
         code = fields.get("error")
         if code and code not in _NOT_CLI_FAILURES and (cli_ran or str(code).startswith("claude_")):
             self.cli_failures.labels(str(code)).inc()

@@ -13,6 +13,8 @@ from waitress import wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
 from proxy.app import create_app
+from proxy.claude.probe import CLIProbe
+from proxy.doctor import cli_checks
 from proxy.http import server_errors
 from proxy.http.logging import configure_logging
 from proxy.http.middleware.auth import KeyRing
@@ -102,6 +104,18 @@ def _create_waitress(app: object, settings: Settings) -> "BaseWSGIServer | Multi
     )
 
 
+def warn_about_the_cli(probe: CLIProbe | None) -> list[str]:
+    """Start-up tells the truth: one warning line per CLI problem (missing, another version
+    than the tested one, no login), with the fix `doctor` gives. Returns the lines."""
+    if probe is None:  # replay mode, or a runner that is not the CLI
+        return []
+    lines = [f"{check.summary} fix: {check.fix}" if check.fix else check.summary
+             for check in cli_checks(probe.status()) if check.status in ("warn", "fail")]
+    for line in lines:
+        log.warning("%s", line)
+    return lines
+
+
 def server_url(server: "BaseWSGIServer | MultiSocketServer") -> str:
     host, port = server.effective_host, server.effective_port  # type: ignore[union-attr]
     if ":" in str(host):
@@ -124,6 +138,7 @@ def serve(settings: Settings, runner: Runner | None = None,
     parts = server.app_parts
     url = server_url(server)
     stopping = False
+    warn_about_the_cli(parts.probe)
 
     def stop(signum: int, frame: object) -> None:
         # Stop accepting, end the CLI children (so streaming threads finish), leave the loop;

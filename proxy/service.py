@@ -17,7 +17,7 @@ from proxy.chat.render import Prompt, render
 from proxy.conversations.history import FALLBACKS
 from proxy.conversations.session import SessionUnavailable
 from proxy.claude.invocation import Invocation
-from proxy.claude.run import CLIRun, ClientGone, Limits
+from proxy.claude.run import CLIRun, ClientGone, Limits, PlanObserver
 from proxy.concurrency import ConcurrencyLimiter, SlotCancelled
 from proxy.errors import ProxyError
 from proxy.runners.base import Runner
@@ -67,8 +67,10 @@ def _unsupported(param: str, message: str) -> ProxyError:
 class ChatService:
     def __init__(self, models: ModelCatalogue, runner: Runner, limiter: ConcurrencyLimiter,
                  limits: Limits, *, max_messages: int = 2048,
-                 max_prompt_chars: int = 4 * 1024 * 1024, fallback_model: str = "") -> None:
+                 max_prompt_chars: int = 4 * 1024 * 1024, fallback_model: str = "",
+                 plan: PlanObserver | None = None) -> None:
         self.models = models
+        self.plan = plan  # told each run's plan state (proxy/plan.py)
         self.fallback_model = models.cli_name(fallback_model) or None
         self.runner = runner
         self.limiter = limiter
@@ -151,4 +153,4 @@ class ChatService:
             release()
             raise
         return CLIRun(process, limits=self.limits, is_disconnected=is_disconnected,
-                      on_close=release)
+                      on_close=release, plan=self.plan)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from proxy.keys import masked
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -77,10 +79,17 @@ class Settings:
                                              "(resident MB, all together); the least recently "
                                              "used are ended first.")
     # --- security ----------------------------------------------------------------------
-    api_keys: list = _opt_list("Accepted client API keys (Bearer or x-api-key); repeatable, or "
+    api_keys: list = _opt_list("Accepted client API keys (Bearer or x-api-key), as NAME=KEY "
+                              "(the name shows in logs and metrics) or KEY; repeatable, or "
                               "comma-separated in the variable.", env="CLAUDE_MAX_API_KEY",
                               flag="--api-key", secret=True)
-    api_key_file: str = _opt("", "File with one accepted API key per line.")
+    api_key_file: str = _opt("", "File with one accepted API key per line (NAME=KEY or KEY).")
+    key_rpm: int = _opt(0, "Requests per minute each API key may send to the completion "
+                           "endpoints (0: no limit); more get a 429 with Retry-After.")
+    key_concurrent: int = _opt(0, "Requests each API key may have in progress at once on the "
+                                  "completion endpoints (0: no limit).")
+    key_limits: list = _opt_list("One key's own limits, NAME:rpm=N,concurrent=M (overrides "
+                                 "key_rpm and key_concurrent for that key).", flag="--key-limit")
     allowed_origins: list = _opt_list("Browser origins allowed to call the API (CORS).",
                                       flag="--allowed-origin")
     allowed_hosts: list = _opt_list("Extra Host header values accepted besides the bound name "
@@ -111,7 +120,8 @@ class Settings:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.metadata.get("secret") and value:
-                value = ["***"] * len(value) if isinstance(value, list) else "***"
+                # a key's name is shown, never the key
+                value = [masked(v) for v in value] if isinstance(value, list) else "***"
             out[f.name] = value
         return out
 

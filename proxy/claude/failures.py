@@ -31,6 +31,7 @@ import re
 import time
 from typing import Any, Callable
 
+from proxy.claude.rate_limit import is_plan_refusal
 from proxy.errors import ProxyError
 
 _GATEWAY_HINT = re.compile(r"\s*If it persists, check your inference gateway \([^)]*\)\.?")
@@ -77,8 +78,10 @@ def from_result(result: dict[str, Any], last_retry: dict[str, Any] | None = None
         return ProxyError(503, "Claude rejected the server's login (" + text + "). Log in again "
                                "with `claude` and `/login` on the server.",
                           code="upstream_authentication_failed")
+    # A short-term 429 (no unified headers) also gets a `rejected` rate_limit_event, without a
+    # window or a reset (measured): only a plan refusal is `usage_limit_reached`.
     if result.get("api_error") == "usage_limit_reached" \
-            or status == 429 and (rate_limit or {}).get("status") == "rejected":
+            or status == 429 and is_plan_refusal(rate_limit):
         return ProxyError(429, "The Claude plan's usage limit is reached: " + text,
                           type="rate_limit_error", code="usage_limit_reached",
                           retry_after=_until_reset(rate_limit, now))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from proxy.claude import failures
-from proxy.claude.events import Event, EventTranslator, Failed, Finished, TextDelta
+from proxy.claude.events import Activity, Event, EventTranslator, Failed, Finished, TextDelta
+from proxy.errors import ProxyError
 from proxy.runners.base import CLIProcess
 
 POLL = 0.1
@@ -28,6 +29,12 @@ class Idle:
     seconds: float
 
 
+class PlanObserver(Protocol):
+    """Told what a run learns about the Claude plan (proxy/plan.py PlanTracker)."""
+    def observe(self, info: Any) -> None: ...
+    def observe_failure(self, error: ProxyError) -> None: ...
+
+
 @dataclass(frozen=True)
 class Limits:
     total: float = 600.0
@@ -39,8 +46,10 @@ class CLIRun:
                  is_disconnected: Callable[[], bool] = lambda: False,
                  clock: Callable[[], float] = time.monotonic,
                  started_at: float | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None,
+                 plan: PlanObserver | None = None) -> None:
         self.process = process
+        self.plan = plan
         self._on_close = on_close
         self.limits = limits
         self.is_disconnected = is_disconnected
@@ -94,6 +103,11 @@ class CLIRun:
     def _emit(self, event: Event) -> Iterator[Event]:
         if isinstance(event, (Finished, Failed)):
             self.outcome = event
+        if self.plan is not None:  # as soon as it is read: other requests' headers use it
+            if isinstance(event, Activity) and event.kind == "rate_limit_event":
+                self.plan.observe(self.translator.rate_limit)
+            elif isinstance(event, Failed):
+                self.plan.observe_failure(event.error)
         yield event
 
     def close(self) -> None:

@@ -9,7 +9,8 @@ import sys
 
 from proxy import settings as settings_mod
 
-describe = "Check the setup (CLI, version, login, port; --live: one tiny request) and say how to fix it."
+describe = ("Check the setup (CLI, version, login, port; --live: one tiny request; the plan's "
+            "state when known) and say how to fix it.")
 
 _MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from proxy.claude.probe import CLIProbe
     from proxy.claude.run import CLIRun, Limits
     from proxy.doctor import LIVE_PROMPT, Check, live_check, run_checks
+    from proxy.plan import PlanTracker
     from proxy.runners.live import LiveRunner, WorkRoot
 
     try:
@@ -38,18 +40,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
     runner = LiveRunner(settings.claude_bin, work_root=WorkRoot(settings.work_dir),
                         max_retries=settings.cli_max_retries)
+    plan = PlanTracker(logger=None)
     try:
         probe = CLIProbe(lambda: runner.claude_bin, lambda tmp: runner.base_env(tmp, tmp))
 
         def start() -> CLIRun:
             model = ModelCatalogue(settings.extra_models).get(args.live_model)  # 404 if unknown
             invocation = Invocation(model=model.cli_model, blocks=(LIVE_PROMPT,))
-            return CLIRun(runner.start(invocation), limits=Limits(total=120.0, idle=90.0))
+            return CLIRun(runner.start(invocation), limits=Limits(total=120.0, idle=90.0),
+                          plan=plan)
 
         def live() -> Check:
             return live_check(start, args.live_model)
 
-        checks = run_checks(settings, probe, live if args.live else None)
+        checks = run_checks(settings, probe, live if args.live else None,
+                            live_plan=lambda: plan.snapshot())
     finally:
         runner.close()
     failed = [c for c in checks if c.status == "fail"]

@@ -59,6 +59,9 @@ class RequestLog:
             "status": int(str(resp.status).split()[0]) if resp.status else 200,
             "duration_ms": round((time.monotonic() - started) * 1000, 1),
         }
+        key = getattr(ctx, "api_key_name", None)
+        if key:  # the key's name; the key itself is never logged
+            out["key"] = key
         model = getattr(ctx, "model", None)
         if model:
             out["model"] = model
@@ -83,6 +86,7 @@ class RequestLog:
             out["finish_reason"] = finish
         if usage is not None:
             out["prompt_tokens"] = usage.prompt_tokens
+            out["cached_tokens"] = getattr(usage, "cache_read_input_tokens", 0)
             out["completion_tokens"] = usage.output_tokens
         if error:
             out["error"] = error

@@ -71,6 +71,10 @@ class Scenario:
     fail_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after": "1"}
     fail_body: dict[str, Any] | None = None  # default: the Anthropic error envelope for the status
 
+    # --- response headers on a successful answer (e.g. Anthropic's unified rate-limit headers,
+    # `anthropic-ratelimit-unified-*`, which the CLI turns into `rate_limit_event` lines) --------
+    answer_headers: dict[str, str] = field(default_factory=dict)
+
     # --- timing and broken streams ---------------------------------------------------------------
     first_byte_delay: float = 0.0  # before the status line
     chunk_delay: float = 0.0  # between SSE events
@@ -113,8 +117,9 @@ class Scenario:
             values["tool_use"] = ToolUse.from_dict(values["tool_use"])
         if values.get("fail_models") is not None:
             values["fail_models"] = tuple(values["fail_models"])
-        if "fail_headers" in values:
-            values["fail_headers"] = {str(k): str(v) for k, v in (values["fail_headers"] or {}).items()}
+        for name in ("fail_headers", "answer_headers"):
+            if name in values:
+                values[name] = {str(k): str(v) for k, v in (values[name] or {}).items()}
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

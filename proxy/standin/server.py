@@ -328,7 +328,8 @@ class StandInUpstream:
         if body.get("stream"):
             self._stream(h, record, scenario, wire.stream_events(reply.message, scenario.split), reply.request_id)
         else:
-            self._send_json(h, record, 200, wire.message_json(reply.message), {"request-id": reply.request_id})
+            self._send_json(h, record, 200, wire.message_json(reply.message),
+                            {"request-id": reply.request_id, **scenario.answer_headers})
 
     def _stream(self, h: _Handler, record: RecordedRequest, scenario: Scenario, events: list[wire.Event], request_id: str) -> None:
         h.send_response(200)
@@ -336,6 +337,8 @@ class StandInUpstream:
         h.send_header("Cache-Control", "no-cache")
         h.send_header("Transfer-Encoding", "chunked")
         h.send_header("request-id", request_id)
+        for key, value in scenario.answer_headers.items():
+            h.send_header(key, value)
         h.end_headers()
         with self._lock:
             record.status = 200

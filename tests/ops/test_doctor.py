@@ -120,3 +120,50 @@ def test_text_output_says_how_to_fix(env_for):
     assert "FAIL  The CLI is not logged in." in done.stdout
     assert "fix: run `claude auth login`" in done.stdout
     assert done.stdout.rstrip().endswith("1 problem(s) found.")
+
+
+# --- the plan's state, when known ----------------------------------------------------------
+
+U = "anthropic-ratelimit-unified-"
+
+
+def test_a_live_request_under_a_subscription_shows_the_plan(env_for):
+    import time
+    reset = int(time.time()) + 3 * 3600
+    env = env_for(Scenario(reply_text="pong", answer_headers={
+        U + "status": "allowed_warning", U + "reset": str(reset),
+        U + "representative-claim": "five_hour", U + "5h-status": "allowed_warning",
+        U + "5h-utilization": "0.82", U + "5h-reset": str(reset),
+        U + "5h-surpassed-threshold": "0.75"}))
+    env.update(ANTHROPIC_API_KEY="", CLAUDE_CODE_OAUTH_TOKEN="standin-oauth-token")
+    code, checks, _ = doctor(env, "--live")
+    assert code == 0, checks                       # a warning is not a failure
+    plan = checks["plan"]
+    assert plan["status"] == "warn"
+    assert plan["summary"].startswith("Claude plan: the 5-hour window is near its limit; "
+                                      "5-hour window 82 % used (resets ")
+    assert plan["summary"].endswith("(reported by the live request).")
+    assert "claude.ai/settings/usage" in plan["fix"]
+
+
+def test_no_plan_line_when_the_plan_is_not_known(env_for):
+    code, checks, _ = doctor(env_for(), "--live")   # an API key login reports no plan
+    assert code == 0 and "plan" not in checks
+
+
+def test_the_running_servers_plan_is_shown(env_for):
+    with running_proxy(Settings(api_keys=["ops=doctor-key-0123456789"])) as proxy:
+        proxy.parts.plan.observe({
+            "status": "allowed", "resetsAt": 4102444800, "rateLimitType": "five_hour",
+            "isUsingOverage": False, "unifiedWindows": {
+                "five_hour": {"utilization": 0.31, "resetsAt": 4102444800},
+                "seven_day": {"utilization": 0.12, "resetsAt": 4102444800}}})
+        port = proxy.url.rsplit(":", 1)[1]
+        code, checks, _ = doctor(env_for(), "--port", port,
+                                 "--api-key", "ops=doctor-key-0123456789")
+    assert code == 0, checks
+    assert checks["plan"] == {
+        "name": "plan", "status": "ok", "fix": None,
+        "summary": "Claude plan: allowed; 5-hour window 31 % used (resets 2100-01-01 00:00:00 "
+                   "UTC); weekly window 12 % used (resets 2100-01-01 00:00:00 UTC) (as the "
+                   f"server on port {port} last saw it)."}

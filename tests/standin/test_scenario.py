@@ -30,6 +30,7 @@ def test_every_kind_of_field_round_trips() -> None:
         fail_models=("claude-opus-5-5",),
         fail_headers={"retry-after": "1"},
         fail_body={"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+        answer_headers={"anthropic-ratelimit-unified-status": "allowed"},
         first_byte_delay=0.5,
         chunk_delay=0.1,
         hang=True,

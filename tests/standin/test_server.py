@@ -290,3 +290,21 @@ def test_a_stand_in_bug_is_a_500_and_a_log_record(upstream: StandInUpstream, mon
     assert any("failed to answer" in rec.getMessage() and rec.exc_info for rec in caplog.records)
     monkeypatch.undo()
     assert post(upstream.base_url, messages_body()).status == 200  # still serving
+
+
+# --- answer headers ------------------------------------------------------------------------------
+
+def test_answer_headers_reach_streamed_and_json_answers(upstream: StandInUpstream) -> None:
+    headers = {"anthropic-ratelimit-unified-status": "allowed_warning",
+               "anthropic-ratelimit-unified-5h-utilization": "0.82"}
+    upstream.add_scenario("plan", Scenario(answer_headers=headers))
+    streamed = post(upstream.base_url_for("plan"), messages_body("hi"))
+    plain = post(upstream.base_url_for("plan"), messages_body("hi", stream=False))
+    for answer in (streamed, plain):
+        assert answer.status == 200
+        assert {k: answer.headers[k] for k in headers} == headers
+        assert answer.headers["request-id"].startswith("req_standin_")
+    # A failure carries fail_headers only: answer_headers describe a successful answer.
+    upstream.add_scenario("refused", Scenario(fail_status=429, answer_headers=headers))
+    refused = post(upstream.base_url_for("refused"), messages_body("hi"))
+    assert refused.status == 429 and "anthropic-ratelimit-unified-status" not in refused.headers

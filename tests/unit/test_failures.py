@@ -73,6 +73,15 @@ def test_a_rejected_rate_limit_event_marks_a_plain_429_as_the_plan_limit():
     assert (error.code, error.retry_after) == ("usage_limit_reached", 30)
 
 
+def test_a_short_term_429_is_not_the_plan_limit_even_under_a_subscription():
+    # Measured: a 429 without the unified headers gets {"status":"rejected"} with no window or
+    # reset, and the CLI itself says "not your usage limit".
+    error = failures.from_result(
+        result("API Error: Server is temporarily limiting requests (not your usage limit)",
+               api_error_status=429), None, {"status": "rejected", "isUsingOverage": False})
+    assert (error.status, error.code) == (429, "rate_limit_exceeded")
+
+
 def test_billing_refusals_are_openais_insufficient_quota_without_retry_after():
     error = failures.from_result(result("Credit balance is too low", api_error_status=400))
     assert (error.type, error.code, error.retry_after) == (

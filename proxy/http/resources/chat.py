@@ -51,7 +51,7 @@ class ChatCompletions:
         if issue is not None:
             raise ProxyError(400, issue.message, param=issue.param,
                              code=getattr(issue, "code", None) or "invalid_request")
-        chat = self.service.prepare(body, owner=getattr(req.context, "owner", ""))
+        chat = self.service.prepare(body, owner=getattr(req.context, "api_key_name", None) or "")
         req.context.model = body["model"]
         req.context.prompt = chat.prompt  # for the request log's opt-in content logging
         identity = CompletionIdentity.new(body["model"])

@@ -2,17 +2,21 @@
 
 Live mode: the CLI is found and has a login (probed cheaply and cached, see
 proxy/claude/probe.py). Replay mode: the cassette directory exists. Either way the CLI slots
-are not all busy with a full queue. The body follows the document's ReadinessResponse.
+are not all busy with a full queue, and the Claude plan is not refusing requests until a known
+reset (proxy/plan.py; the `plan` section shows its last reported state). The body follows the
+document's ReadinessResponse.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable, Mapping
 
 import falcon
 
 from proxy.claude.probe import CLIProbe
+from proxy.plan import PlanTracker, window_name
 
 PoolState = Callable[[], Mapping[str, Any]]
 
@@ -20,10 +24,11 @@ PoolState = Callable[[], Mapping[str, Any]]
 class Readiness:
     def __init__(self, limiter_stats: Callable[[], Mapping[str, int]], *,
                  probe: CLIProbe | None = None, replay_source: str | None = None,
-                 pool_state: PoolState | None = None,
+                 pool_state: PoolState | None = None, plan: PlanTracker | None = None,
                  conversation_state: PoolState | None = None) -> None:
         """`pool_state`, if given, describes a warm process pool (added under `pool.warm`);
         `conversation_state` the processes kept for conversations (`conversations`)."""
+        self.plan = plan
         self.limiter_stats = limiter_stats
         self.probe = probe
         self.replay_source = replay_source
@@ -63,6 +68,15 @@ class Readiness:
                          "rejected": stats["rejected"]}
         if stats["active"] >= stats["max_active"] and stats["waiting"] >= stats["max_waiting"]:
             reasons.append("at capacity: every CLI slot is busy and the wait queue is full")
+        if self.plan is not None:
+            state = self.plan.state()
+            body["plan"] = self.plan.snapshot(state)
+            until = state.refusing_until
+            # Replayed runs report the plan they were recorded with, not a live one.
+            if until is not None and self.replay_source is None:
+                reasons.append(f"the Claude plan's {window_name(body['plan'].get('limiting_window'))} "
+                               f"limit is reached until "
+                               f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}")
         if reasons:
             body["status"] = "not_ready"
             body["reason"] = "; ".join(reasons)
