@@ -68,12 +68,6 @@ class KeyRing:
         return found
 
 
-def key_owner(key: str) -> str:
-    """A stable name for whoever holds this key, that does not reveal the key."""
-    return "key-" + hashlib.sha256(b"claude-max-api owner\0" + key.encode("utf-8", "surrogatepass")
-                                   ).hexdigest()[:16]
-
-
 def presented_keys(req: falcon.Request) -> list[str]:
     """The keys a request carries (either header; a client may send both)."""
     keys = []
