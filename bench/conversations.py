@@ -10,7 +10,9 @@ usage totals are its own:
   process, the official `openai` SDK streaming, the client resending the whole history each
   turn as OpenAI clients do;
 * for insight, the proxy with `keep_conversations=0` (every later turn a resumed session),
-  and the proxy holding two conversations at once, their turns interleaved.
+  the proxy holding two conversations at once, their turns interleaved, and (alone, after the
+  others, untimed) a tight agent loop that sends the next turn over plain HTTP the moment
+  `data: [DONE]` arrives, which shows whether a kept process is back in the keeper by then.
 
 The turns of all paths are interleaved (turn n of every path, in rotating order, then turn
 n+1), each after the CLI processes of this benchmark have gone quiet, so the load of a shared
@@ -33,6 +35,7 @@ Definitions:
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -45,6 +48,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from bench import servers
 from bench.stats import Row, median, percentile
@@ -379,6 +383,63 @@ class ChatClient:
         return first, total, answer
 
 
+class RawChatClient:
+    """A tight agent loop: plain HTTP, the whole history resent, and the next turn sent the
+    moment `data: [DONE]` arrives (no SDK in between to take a few milliseconds)."""
+
+    def __init__(self, base_url: str, system: str, model: str = MODEL) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.path = parts.path.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        self.started = 0.0
+        self.sent_at: float | None = None
+        self._open: list[http.client.HTTPConnection] = []
+
+    def turn(self, text: str) -> tuple[float | None, float, str]:
+        self.messages.append({"role": "user", "content": text})
+        body = json.dumps({"model": self.model, "stream": True, "messages": self.messages})
+        started = self.started = time.monotonic()
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=TURN_TIMEOUT)
+        self._open.append(conn)  # closed later: an agent does not wait for the server's close
+        conn.request("POST", self.path, body.encode(), {"Content-Type": "application/json"})
+        self.sent_at = time.monotonic()
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"status {response.status}: {response.read()[:300]!r}")
+        first: float | None = None
+        parts = []
+        while True:
+            line = response.readline()
+            if not line:
+                raise RuntimeError("the stream ended before data: [DONE]")
+            if not line.startswith(b"data: "):
+                continue
+            data = line[6:].strip()
+            if data == b"[DONE]":
+                break
+            for choice in json.loads(data).get("choices") or []:
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    first = time.monotonic() - started if first is None else first
+                    parts.append(content)
+        total = time.monotonic() - started
+        answer = "".join(parts)
+        self.messages.append({"role": "assistant", "content": answer})
+        while len(self._open) > 1:
+            self._open.pop(0).close()
+        return first, total, answer
+
+    def close(self) -> None:
+        for conn in self._open:
+            conn.close()
+
+
+def raw(chat: Any) -> bool:
+    return isinstance(chat, RawChatClient)
+
+
 def startups_of(runner: Any) -> tuple[int, int]:
     """(CLI processes the live runner spawned, calibration runs of its session store)."""
     return runner.spawned, runner.sessions.calibration_runs
@@ -433,7 +494,8 @@ class SessionPath(ChatPath):
 
 class ProxyPath(ChatPath):
     def __init__(self, name: str, claude: str, root: Path, index: int, *,
-                 conversations: Sequence[str] = ("A",), **settings: Any) -> None:
+                 conversations: Sequence[str] = ("A",), raw_client: bool = False,
+                 **settings: Any) -> None:
         import openai
 
         from proxy.settings import Settings
@@ -450,7 +512,9 @@ class ProxyPath(ChatPath):
         http = openai.DefaultHttpxClient(event_hooks={"request": [self._sent]})
         self.client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0,
                                     timeout=TURN_TIMEOUT, http_client=http)
-        self.chats = {c: ChatClient(self.client, system_prompt()) for c in conversations}
+        self.chats: dict[str, Any] = {
+            c: RawChatClient(base_url, system_prompt()) if raw_client
+            else ChatClient(self.client, system_prompt()) for c in conversations}
         self.turns: list[TurnStats] = []
 
     def turn(self, n: int, quiet: Any) -> None:
@@ -461,7 +525,7 @@ class ProxyPath(ChatPath):
             self._current = chat
             first, total, answer = chat.turn(user_text(n, letter))
             calls, usage = _usage_since(self.upstream, seen)
-            build = None if chat.sent_at is None else chat.sent_at - chat.started
+            build = None if chat.sent_at is None or raw(chat) else chat.sent_at - chat.started
             self.turns.append(TurnStats(n, first, total, sum(startups_of(self.runner)) - before,
                                         calls, usage, len(answer), build))
 
@@ -476,6 +540,9 @@ class ProxyPath(ChatPath):
                           _totals(self.upstream), state() if callable(state) else {})
 
     def close(self) -> None:
+        for chat in self.chats.values():
+            if raw(chat):
+                chat.close()
         self.client.close()
         self._context.__exit__(None, None, None)
         self.upstream.close()
@@ -528,6 +595,10 @@ def run_length(turns: int, claude: str, *, extras: bool = True, quiet: Any = Non
             paths["two"] = ProxyPath("proxy, two conversations interleaved", claude, root,
                                      len(paths), conversations=("A", "B"))
         converse(list(paths.values()), turns, quiet)
+        if extras:  # alone and unpaced, after the others: it measures no time
+            paths["agent"] = ProxyPath("proxy, agent loop", claude, root, len(paths),
+                                       raw_client=True)
+            converse([paths["agent"]], turns, lambda: None)
         return {key: path.result() for key, path in paths.items()}
     finally:
         for path in paths.values():
@@ -587,6 +658,13 @@ def rows_for(turns: int, results: Mapping[str, PathResult]) -> list[Row]:
                 note=f"start-ups {t.startups}, {t.continued_startups} on continued turns; "
                      f"kept hits {t.state.get('hits')}, misses {_misses(t)}"),
         ]
+    if "agent" in results:
+        a = results["agent"]
+        rows.append(Row(
+            "conversations", f"{s}, agent loop: CLI start-ups on continued turns",
+            a.continued_startups, None, "", "", "0", a.continued_startups == 0,
+            note=f"next request on [DONE]; kept hits {a.state.get('hits')}, misses "
+                 f"{_misses(a)}; kept at the end {a.state.get('kept')}"))
     return rows
 
 
