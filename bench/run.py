@@ -1,9 +1,9 @@
 """`python -m bench` (or `python bench/run.py`): every benchmark, one table, optional JSON.
 
-    python -m bench              # about 3-4 minutes on 2 cores
-    python -m bench --quick      # about a minute: fewer samples, shorter windows
+    python -m bench              # about 6-7 minutes on 2 cores
+    python -m bench --quick      # about 2 minutes: fewer samples, shorter windows
     python -m bench --only latency,forwarding --json results.json
-    python -m bench --only conversations     # about 4 minutes: 10 and 30 turns, 4 paths
+    python -m bench --only conversations     # about 3 minutes: 10 and 30 turns
 
 Each section measures its baseline in the same run, so ratios hold even on a busy machine.
 """
