@@ -506,7 +506,11 @@ class ProxyPath(ChatPath):
         self._context = proxy_server(
             Settings(claude_bin=claude, work_dir=str(work), **settings),
             servers.cli_env(self.upstream.base_url, str(home)))
-        base_url, self.runner = self._context.__enter__()
+        try:
+            base_url, self.runner = self._context.__enter__()
+        except BaseException:
+            self.upstream.close()
+            raise
         # The SDK's own HTTP client, with a hook that notes when a request leaves the SDK.
         self._current: ChatClient | None = None
         http = openai.DefaultHttpxClient(event_hooks={"request": [self._sent]})
