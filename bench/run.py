@@ -1,8 +1,9 @@
 """`python -m bench` (or `python bench/run.py`): every benchmark, one table, optional JSON.
 
-    python -m bench              # about 3-4 minutes on 2 cores
-    python -m bench --quick      # about a minute: fewer samples, shorter windows
+    python -m bench              # about 6-7 minutes on 2 cores
+    python -m bench --quick      # about 2 minutes: fewer samples, shorter windows
     python -m bench --only latency,forwarding --json results.json
+    python -m bench --only conversations     # about 3 minutes: 10 and 30 turns
 
 Each section measures its baseline in the same run, so ratios hold even on a busy machine.
 """
@@ -24,7 +25,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
 
 from bench.stats import Row  # noqa: E402
 
-SECTIONS = ("latency", "throughput", "forwarding", "memory")
+SECTIONS = ("latency", "throughput", "forwarding", "memory", "conversations")
 
 
 def machine() -> dict[str, Any]:
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         "forwarding": lambda: __import__("bench.forwarding", fromlist=["run"]).run(
             deltas=50 if quick else 200, concurrent=8),
         "memory": lambda: __import__("bench.memory", fromlist=["run"]).run(streams=200),
+        "conversations": lambda: __import__("bench.conversations", fromlist=["run"]).run(
+            lengths=(10,) if quick else (10, 30)),
     }
     report: dict[str, Any] = {"machine": machine(), "quick": quick, "sections": {}}
     rows: list[Row] = []

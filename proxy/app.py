@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import falcon
 
@@ -56,7 +56,9 @@ class ProxyApp(falcon.App):
     parts: AppParts
 
 
-def build_runner(settings: Settings) -> Runner:
+def build_runner(settings: Settings, environ: Mapping[str, str] | None = None) -> Runner:
+    """The runner the settings ask for. `environ` is what a live CLI inherits (default: this
+    process's environment); benchmarks and tests point it at a stand-in upstream."""
     if settings.replay:
         from proxy.runners.replay import ReplayRunner
         return ReplayRunner.from_directory(settings.replay, timing=settings.replay_timing)
@@ -65,7 +67,7 @@ def build_runner(settings: Settings) -> Runner:
     if settings.fallback_model:  # the CLI falls back only after its third overloaded answer
         retries = max(retries, FALLBACK_MIN_RETRIES)
     live = LiveRunner(settings.claude_bin, work_root=WorkRoot(settings.work_dir),
-                      max_retries=retries)
+                      max_retries=retries, environ=environ)
     runner: Runner = live
     if settings.pool_size > 0:
         from proxy.runners.pool import WarmPool
