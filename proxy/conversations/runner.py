@@ -10,9 +10,11 @@ miss the inner runner starts a process (resuming a session file when there is a 
 with stdin left open so that it can be kept.
 
 Either way the request gets a `TurnHandle`: a CLIProcess whose output ends at the turn's
-`result` line. When it is closed, a turn that ended cleanly (a successful result that ended the
-model's turn, nothing abandoned, no fallback model, the process alive) gives its process to
-the keeper under the key of the conversation it now holds; anything else ends the process.
+`result` line. A turn that ends cleanly (a successful result that ended the model's turn,
+nothing abandoned, no fallback model, the process alive) gives its process to the keeper at
+that line, under the key of the conversation it now holds: before the client has the end of
+the answer, so a client that sends its next turn the moment it has it (an agent loop) finds the
+process kept. Anything else ends the process when the handle is closed.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class ConversationRunner:
         process = self.inner.start(dataclasses.replace(invocation, stay_open=True))
         with self._lock:
             self.started += 1
-        return TurnHandle(process, invocation, self._end)
+        return TurnHandle(process, invocation, self._keep, self._end)
 
     def close(self) -> None:
         self.keeper.close()
@@ -113,20 +115,26 @@ class ConversationRunner:
             return None
         with self._lock:
             self.continued += 1
-        return TurnHandle(process, invocation, self._end, taken=key, prefetched=first,
-                          turns=getattr(process, "turns_served", 1))
+        return TurnHandle(process, invocation, self._keep, self._end, taken=key,
+                          prefetched=first, turns=getattr(process, "turns_served", 1))
+
+    def _keep(self, handle: "TurnHandle") -> bool:
+        """At a turn's `result` line: keeps the process if the turn ended cleanly."""
+        live = handle.keepable_process()
+        if live is None:
+            return False
+        answer = Turn.of("assistant", [{"type": "text", "text": handle.answer_text()}])
+        history = (*handle.invocation.history, user_turn(handle.invocation), answer)
+        live.turns_served = handle.turns + 1
+        self.keeper.offer(conversation_key(handle.invocation, history), live,
+                          turns=handle.turns + 1)
+        return True
 
     def _end(self, handle: "TurnHandle") -> None:
+        """When the request is done with its turn: a process not kept at its result ends."""
         try:
-            live = handle.keepable_process()
-            if live is None:
+            if not handle.kept:
                 handle.process.close()
-                return
-            answer = Turn.of("assistant", [{"type": "text", "text": handle.answer_text()}])
-            history = (*handle.invocation.history, user_turn(handle.invocation), answer)
-            live.turns_served = handle.turns + 1
-            self.keeper.offer(conversation_key(handle.invocation, history), live,
-                              turns=handle.turns + 1)
         finally:
             if handle.taken is not None:
                 self.keeper.served(handle.taken)
@@ -136,12 +144,15 @@ class TurnHandle:
     """One turn of a CLI process that may be kept: its stdout ends at the turn's `result`."""
 
     def __init__(self, process: Any, invocation: Invocation,
+                 on_result: Callable[["TurnHandle"], bool],
                  on_end: Callable[["TurnHandle"], None], *, taken: ConversationKey | None = None,
                  prefetched: str | None = None, turns: int = 0) -> None:
         self.process = process
         self.invocation = invocation
         self.taken = taken          # the key this turn's process was taken under (a hit)
         self.turns = turns          # turns the process served before this one
+        self.kept = False           # the process went to the keeper at the turn's result
+        self._on_result = on_result
         self._on_end = on_end
         self._prefetched = prefetched
         self._blocks: dict[str, list[dict[str, Any]]] = {}  # assistant content per message id
@@ -210,6 +221,9 @@ class TurnHandle:
                 return
             if result.get("type") == "result":
                 self.result = result
+                with self._lock:
+                    if not self._closed:
+                        self.kept = self._on_result(self)
         elif '"abandoned_blocks"' in line:
             self.anomaly = self.anomaly or "an abandoned message (a broken upstream stream)"
         elif '"subtype":"model_fallback"' in line:

@@ -132,12 +132,25 @@ def session_entries(history: Sequence[Turn], calibration: Calibration, *, sessio
         parent = entry["uuid"]
 
     for i, turn in enumerate(history):
-        add(turn.role, message={"role": turn.role, "content": turn.content()})
+        add(turn.role, message={"role": turn.role,
+                                "content": [cli_order(b) for b in turn.content()]})
         if i == 0:
             for kind in ATTACHMENTS:
                 add("attachment", attachment=calibration.attachment(kind))
             add("attachment", attachment={"type": "date", "date": today})
     return entries
+
+
+def cli_order(value: Any) -> Any:
+    """A content block with `type` first, as the CLI writes (and sends) its own blocks: the
+    canonical form sorts keys, and the upstream request should be the CLI's byte for byte."""
+    if isinstance(value, dict):
+        ordered = {"type": value["type"]} if "type" in value else {}
+        ordered.update((k, cli_order(v)) for k, v in value.items() if k != "type")
+        return ordered
+    if isinstance(value, list):
+        return [cli_order(v) for v in value]
+    return value
 
 
 class SessionStore:

@@ -248,3 +248,45 @@ def _eventually(check, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return check()
+
+
+def test_a_client_that_sends_its_next_turn_at_done_finds_the_process_kept(conversation_proxy,
+                                                                          monkeypatch):
+    # An agent loop sends the next turn the moment it has the answer, before the server has
+    # even finished the first response: the process must already be kept by then. (The
+    # server's end of a response is slowed down here, so that the race is always lost by a
+    # proxy that keeps the process only when the response is closed.)
+    import httpx
+    from proxy.http.resources import chat as chat_resource
+    close = chat_resource.ChatStream.close
+
+    def slow_close(self):
+        time.sleep(0.5)
+        close(self)
+
+    monkeypatch.setattr(chat_resource.ChatStream, "close", slow_close)
+    proxy = conversation_proxy()
+    messages = [{"role": "user", "content": USERS[0]}]
+    open_responses = []
+    with httpx.Client(base_url=proxy.base_url, timeout=60) as client:
+        try:
+            for turn in range(1, 4):
+                request = client.build_request("POST", "/chat/completions", json={
+                    "model": "sonnet", "messages": messages, "stream": True})
+                response = client.send(request, stream=True)
+                open_responses.append(response)  # left open: the next turn goes out first
+                text = ""
+                for line in response.iter_lines():
+                    if line == "data: [DONE]":
+                        break
+                    if line.startswith("data: "):
+                        delta = json.loads(line[6:])["choices"][0]["delta"]
+                        text += delta.get("content") or ""
+                messages += [{"role": "assistant", "content": text},
+                             {"role": "user", "content": f"turn {turn}"}]
+        finally:
+            for response in open_responses:
+                response.close()
+    state = proxy.conversations.conversation_state()
+    assert state["hits"] == 2 and sum(state["misses"].values()) == 0
+    assert proxy.live.spawned == 1
