@@ -290,3 +290,22 @@ def test_a_client_that_sends_its_next_turn_at_done_finds_the_process_kept(conver
     state = proxy.conversations.conversation_state()
     assert state["hits"] == 2 and sum(state["misses"].values()) == 0
     assert proxy.live.spawned == 1
+
+
+def test_a_warm_process_serves_a_first_turn_and_is_then_kept(standin, live_runner_for):
+    from proxy.runners.pool import WarmPool
+    name = f"conv-warm-{os.getpid()}-{time.monotonic_ns()}"
+    standin.add_scenario(name, Scenario(reply_text="Reply to: {echo}"))
+    live = live_runner_for(name)
+    pool = WarmPool(live, size=1, max_processes=2, models=["sonnet"])
+    runner = ConversationRunner(pool, Keeper(max_processes=2, watch=False))
+    assert pool.wait_ready(60)
+    with running_proxy(Settings(), runner) as proxy:
+        proxy.live, proxy.conversations = live, runner
+        proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0)
+        converse(proxy, USERS[:2])
+        assert pool.state()["hits"] == 1            # the first turn took the warm process
+        state = runner.conversation_state()
+        assert state["hits"] == 1 and state["continued"] == 1  # which the second continued
+        assert pool.state()["serving"] == 0         # and it left the pool's room
+        assert _eventually(lambda: pool.state()["idle"] == 1)  # refilled for the next chat
