@@ -16,6 +16,8 @@ from proxy.chat.models import ModelCatalogue, ServedModel
 from proxy.chat.render import Prompt, render
 from proxy.conversations.history import FALLBACKS
 from proxy.conversations.session import SessionUnavailable
+from proxy.tools.guard import Referee, needs_referee
+from proxy.tools.spec import ToolRequest, tool_request
 from proxy.claude.invocation import Invocation
 from proxy.claude.run import CLIRun, ClientGone, Limits, PlanObserver
 from proxy.concurrency import ConcurrencyLimiter, SlotCancelled
@@ -35,13 +37,16 @@ class ChatRequest:
     fallback_model: str | None = None
     owner: str = ""   # the API key the request came with (kept conversations are its own)
     messages: Sequence[dict[str, Any]] = ()  # as validated, to render again as a transcript
+    tools: ToolRequest = ToolRequest()
 
     def invocation(self) -> Invocation:
         return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
                           blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens,
                           fallback_model=self.fallback_model, images=self.prompt.images,
                           history=self.prompt.history, owner=self.owner,
-                          continuable=self.prompt.fallback is None)
+                          continuable=self.prompt.fallback is None,
+                          tools=self.tools.tools, tool_results=self.prompt.results,
+                          parallel_calls=self.tools.parallel and not self.tools.legacy)
 
 
 log = logging.getLogger("claude_max_api.conversations")
@@ -58,6 +63,11 @@ def _output_limit(body: dict[str, Any]) -> int | None:
                              code="integer_below_min_value")
     limit = body.get("max_completion_tokens")
     return limit if limit is not None else body.get("max_tokens")
+
+
+def _has_tool_blocks(prompt: Prompt) -> bool:
+    return bool(prompt.results) or any('"type":"tool_use"' in b for t in prompt.history
+                                       for b in t.blocks)
 
 
 def _unsupported(param: str, message: str) -> ProxyError:
@@ -89,11 +99,7 @@ class ChatService:
                              code="too_many_messages")
         if (body.get("n") or 1) != 1:
             raise _unsupported("n", "Only n=1 is supported: the CLI produces one answer per run.")
-        tools = body.get("tools") or body.get("functions")
-        if tools and body.get("tool_choice") != "none":
-            raise _unsupported("tools" if body.get("tools") else "functions",
-                               "Tool calling is not supported by this proxy yet; send the request "
-                               "without `tools` (or with tool_choice \"none\").")
+        tools = tool_request(body)
         fmt = body.get("response_format")
         if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
             raise _unsupported("response_format",
@@ -107,8 +113,13 @@ class ChatService:
         prompt = render(messages)
         if prompt.fallback is not None:
             self._fell_back(prompt.fallback)
+        if not tools.tools and tools.every and _has_tool_blocks(prompt):
+            # tool_choice "none" on a conversation with calls in it: the API needs the tools
+            # defined to read those blocks, so they are offered, and calls refused (guard.py).
+            tools = dataclasses.replace(tools, tools=tools.every)
         try:
-            for text in (prompt.system, *prompt.blocks, *(s for _, s in prompt.images)):
+            for text in (prompt.system, *prompt.blocks, *(s for _, s in prompt.images),
+                         *prompt.results, *(b for t in prompt.history for b in t.blocks)):
                 text.encode("utf-8")
         except UnicodeEncodeError:
             raise ProxyError(400, "The messages contain a lone UTF-16 surrogate, which is not "
@@ -125,7 +136,8 @@ class ChatService:
         return ChatRequest(model=model, prompt=prompt, stream=bool(body.get("stream")),
                            include_usage=bool(body.get("stream") and options.get("include_usage")),
                            stops=tuple(s for s in stops if s), max_output_tokens=max_tokens,
-                           fallback_model=self.fallback_model, owner=owner, messages=messages)
+                           fallback_model=self.fallback_model, owner=owner, messages=messages,
+                           tools=tools)
 
 
     def _fell_back(self, reason: str, logged: bool = False) -> None:
@@ -153,4 +165,6 @@ class ChatService:
             release()
             raise
         return CLIRun(process, limits=self.limits, is_disconnected=is_disconnected,
+                      tools=request.tools if request.tools.tools else None,
+                      referee=Referee(request.tools) if needs_referee(request.tools) else None,
                       on_close=release, plan=self.plan)

@@ -104,6 +104,18 @@ class ChunkFactory:
     def content(self, text: str) -> dict[str, Any]:
         return self._chunk([self._choice({"content": text})])
 
+    def tool_call(self, index: int, call: dict[str, Any]) -> dict[str, Any]:
+        """A call's first delta: index, id, type and name (and, for a custom tool, its input)."""
+        return self._chunk([self._choice({"tool_calls": [{"index": index, **call}]})])
+
+    def tool_arguments(self, index: int, piece: str) -> dict[str, Any]:
+        return self._chunk([self._choice({"tool_calls": [
+            {"index": index, "function": {"arguments": piece}}]})])
+
+    def function_call(self, delta: dict[str, Any]) -> dict[str, Any]:
+        """Legacy `functions`: the one call, as `delta.function_call`."""
+        return self._chunk([self._choice({"function_call": delta})])
+
     def finish(self, finish_reason: str) -> dict[str, Any]:
         return self._chunk([self._choice({}, finish_reason)])
 
@@ -111,8 +123,44 @@ class ChunkFactory:
         return self._chunk([], usage_object(usage))
 
 
+def tool_call_object(call: "Call") -> dict[str, Any]:
+    """A call as `message.tool_calls[]` has it."""
+    if call.kind == "custom":
+        return {"id": call.id, "type": "custom",
+                "custom": {"name": call.name, "input": call.custom_input()}}
+    return {"id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments or "{}"}}
+
+
+@dataclass
+class Call:
+    """A tool call of the answer, as it arrives."""
+    id: str
+    name: str
+    kind: str = "function"
+    arguments: str = ""
+
+    def custom_input(self) -> str:
+        import json
+        try:
+            value = json.loads(self.arguments or "{}")
+        except ValueError:
+            return self.arguments
+        return value.get("input", "") if isinstance(value, dict) else self.arguments
+
+
 def completion_object(identity: CompletionIdentity, text: str, finish_reason: str,
-                      usage: Usage) -> dict[str, Any]:
+                      usage: Usage, calls: Sequence[Call] = (),
+                      legacy: bool = False) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None,
+                               "annotations": []}
+    if calls:
+        message["content"] = text or None
+        if legacy:
+            message["function_call"] = {"name": calls[0].name,
+                                        "arguments": calls[0].arguments or "{}"}
+        else:
+            message["tool_calls"] = [tool_call_object(c) for c in calls]
     return {
         "id": identity.id,
         "object": "chat.completion",
@@ -120,7 +168,7 @@ def completion_object(identity: CompletionIdentity, text: str, finish_reason: st
         "model": identity.model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+            "message": message,
             "logprobs": None,
             "finish_reason": finish_reason,
         }],

@@ -99,13 +99,44 @@ class Failed:
     error: ProxyError
 
 
-Event = Union[Started, TextDelta, Revision, Activity, Finished, Failed]
+@dataclass(frozen=True)
+class ToolCallStart:
+    """The model began a call of one of the client's tools (`index` counts the calls of the
+    answer from 0)."""
+    index: int
+    id: str
+    name: str            # the client's tool name
+    kind: str = "function"
+
+
+@dataclass(frozen=True)
+class ToolCallArguments:
+    """A piece of a call's arguments, as the model writes them (JSON text)."""
+    index: int
+    json: str
+
+
+@dataclass(frozen=True)
+class ToolCallEnd:
+    index: int
+    arguments: str       # the whole arguments text
+
+
+Event = Union[Started, TextDelta, Revision, Activity, Finished, Failed, ToolCallStart,
+              ToolCallArguments, ToolCallEnd]
 
 
 class EventTranslator:
     """Feeds on stdout lines; `feed()` returns the events each line means."""
 
-    def __init__(self) -> None:
+    def __init__(self, tools: Any = None) -> None:
+        # The run's tools (a proxy.tools.spec.ToolRequest, or None): which `mcp__c__*` names are
+        # the client's, and what the CLI must list at init.
+        self.tools = tools
+        self._blocks: dict[int, int] = {}     # content block index -> call index (this message)
+        self._arguments: dict[int, str] = {}  # call index -> arguments so far
+        self.calls = 0                        # calls of the client's tools in this answer
+        self.unknown_calls: list[str] = []    # names the model called that were not offered
         self.started = False
         self.done = False
         self.garbage_lines = 0
@@ -155,6 +186,16 @@ class EventTranslator:
             return [Activity(kind)]
         return []
 
+    def reopen(self) -> None:
+        """The run goes on past an outcome (the proxy asked again): a new answer begins."""
+        self.done = False
+        self.calls = 0
+        self._blocks = {}
+        self._arguments = {}
+        self._emitted_text = False
+        self._need_separator = False
+        self._message_text = ""
+
     def partial_usage(self, output_text: str) -> Usage:
         """Usage of a run the proxy ends early (a stop sequence matched): the prompt side is
         exact (from `message_start`); the output side is estimated at 4 characters a token,
@@ -176,13 +217,7 @@ class EventTranslator:
         subtype = obj.get("subtype")
         if subtype == "init":
             self.init = obj
-            tools = obj.get("tools")
-            if tools:  # fail closed: a CLI that offers the model tools is not what we started
-                self.done = True
-                return [Failed(ProxyError(500, "The Claude Code CLI started with tools enabled "
-                                               f"({', '.join(map(str, tools))}); the request was "
-                                               "stopped for safety.", code="unsafe_cli"))]
-            return []
+            return self._check_init(obj)
         if subtype == "api_retry":
             self.last_retry = obj
         elif subtype == "model_fallback":
@@ -190,11 +225,38 @@ class EventTranslator:
         return [Activity(str(subtype), {k: obj.get(k) for k in ("error_status", "error", "attempt")
                                         if k in obj})]
 
+    def _check_init(self, obj: dict) -> list[Event]:
+        """Fail closed: the CLI must offer the model exactly the client's tools (none without
+        any), through a connected bridge; else the model could run something, or would write
+        its calls as prose."""
+        tools = [str(t) for t in obj.get("tools") or []]
+        expected = sorted(t.upstream_name for t in self.tools.tools) if self.tools else []
+        if sorted(tools) == expected:
+            if not expected:
+                return []
+            servers = {s.get("name"): s.get("status") for s in obj.get("mcp_servers") or []
+                       if isinstance(s, dict)}
+            from proxy.tools.spec import SERVER
+            if servers.get(SERVER) == "connected":
+                return []
+        self.done = True
+        if not expected or set(tools) - set(expected):
+            return [Failed(ProxyError(500, "The Claude Code CLI started with tools enabled "
+                                           f"({', '.join(tools)}); the request was stopped "
+                                           "for safety.", code="unsafe_cli"))]
+        return [Failed(ProxyError(502, "The Claude Code CLI did not connect the tool bridge "
+                                       f"(it offers {len(tools)} of the {len(expected)} tools); "
+                                       "the request was stopped rather than answered without "
+                                       "tools.", code="tool_bridge_failed"))]
+
     def _stream_event(self, event: dict) -> list[Event]:
         etype = event.get("type")
         out: list[Event] = []
         if etype == "message_start":
             message = event.get("message") or {}
+            self._blocks = {}
+            if self.calls:  # calls of an earlier message of this turn were answered already
+                self.calls = 0
             self._message_id = message.get("id")
             self._message_text = ""
             self._start_usage = message.get("usage") or {}
@@ -204,9 +266,12 @@ class EventTranslator:
             if self._emitted_text:  # a later model call (after a tool request) continues the text
                 self._need_separator = True
         elif etype == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                out.extend(self._call_start(event.get("index"), block))
+                return out
             if self._emitted_text:
                 self._need_separator = True
-            block = event.get("content_block") or {}
             if block.get("type") != "text":
                 out.append(Activity(str(block.get("type"))))
             elif block.get("text"):
@@ -215,20 +280,50 @@ class EventTranslator:
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                 out.extend(self._text(delta["text"]))
+            elif delta.get("type") == "input_json_delta" and event.get("index") in self._blocks:
+                call = self._blocks[event["index"]]
+                piece = str(delta.get("partial_json") or "")
+                self._arguments[call] += piece
+                if piece:
+                    out.append(ToolCallArguments(call, piece))
             else:
                 out.append(Activity(str(delta.get("type"))))
+        elif etype == "content_block_stop" and event.get("index") in self._blocks:
+            call = self._blocks.pop(event["index"])
+            out.append(ToolCallEnd(call, self._arguments[call]))
         elif etype == "message_stop" and event.get("abandoned_blocks") is not None:
             if self._message_text:
                 self._abandoned = (self._abandoned or "") + self._message_text
             self._message_text = ""
         elif etype == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason")
-            if stop in ("max_tokens", "model_context_window_exceeded"):
+            if stop == "tool_use" and self.calls:
+                # The answer ends here for the client: the calls go to it, and the CLI waits,
+                # its calls held by the bridge, for the results its next request brings.
+                usage = dict(self._start_usage)
+                usage.update(event.get("usage") or {})
+                self.done = True
+                out.append(Finished("tool_calls", Usage.from_anthropic(usage), stop))
+            elif stop in ("max_tokens", "model_context_window_exceeded"):
                 usage = dict(self._start_usage)
                 usage.update(event.get("usage") or {})
                 self.done = True
                 out.append(Finished("length", Usage.from_anthropic(usage), stop, cut_short=True))
         return out
+
+    def _call_start(self, index: Any, block: dict) -> list[Event]:
+        name = str(block.get("name") or "")
+        tool = self.tools.by_upstream_name(name) if self.tools else None
+        if tool is None:  # not offered: the CLI answers it with an error and the model goes on
+            self.unknown_calls.append(name)
+            return [Activity("tool_use", {"name": name})]
+        if self._message_id:  # streamed: its `assistant` line must not repeat it
+            self._messages_with_deltas.add(self._message_id)
+        call = self.calls
+        self.calls += 1
+        self._blocks[index] = call
+        self._arguments[call] = ""
+        return [ToolCallStart(call, str(block.get("id") or ""), tool.name, tool.kind)]
 
     def _text(self, text: str) -> list[Event]:
         if not text:
@@ -275,9 +370,10 @@ class EventTranslator:
         # partial events) still reaches the client, once.
         if message.get("model") == "<synthetic>" or message.get("id") in self._messages_with_deltas:
             return []
-        texts = [b.get("text") for b in message.get("content") or []
-                 if isinstance(b, dict) and b.get("type") == "text" and b.get("text")]
-        if not texts:
+        blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
+        texts = [b.get("text") for b in blocks if b.get("type") == "text" and b.get("text")]
+        uses = [b for b in blocks if b.get("type") == "tool_use"]
+        if not texts and not uses:
             return []
         self._messages_with_deltas.add(message.get("id"))
         out: list[Event] = []
@@ -285,6 +381,19 @@ class EventTranslator:
             if self._emitted_text:
                 self._need_separator = True
             out.extend(self._text(text))
+        for use in uses:  # a message that came whole (the CLI's non-streaming retry)
+            started = self._call_start(None, use)
+            out.extend(started)
+            if started and isinstance(started[0], ToolCallStart):
+                arguments = json.dumps(use.get("input") or {}, separators=(",", ":"),
+                                       ensure_ascii=False)
+                self._blocks.pop(None, None)
+                out += [ToolCallArguments(started[0].index, arguments),
+                        ToolCallEnd(started[0].index, arguments)]
+        if self.calls and message.get("stop_reason") == "tool_use":
+            self.done = True
+            out.append(Finished("tool_calls", Usage.from_anthropic(message.get("usage")),
+                                "tool_use"))
         return out
 
     def _result(self, obj: dict) -> list[Event]:

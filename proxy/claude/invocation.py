@@ -17,7 +17,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from proxy.conversations.turns import Turn
+from proxy.conversations.turns import Turn, cli_order
+from proxy.tools.spec import SERVER, Tool
 
 SAFE_FLAGS: tuple[str, ...] = (
     "-p",
@@ -36,6 +37,7 @@ SAFE_FLAGS: tuple[str, ...] = (
 # (cassettes, logs).
 SYSTEM_PROMPT_FILE_TOKEN = "<SYSTEM_PROMPT_FILE>"
 SESSION_ID_TOKEN = "<SESSION_ID>"
+RESUME_AT_TOKEN = "<LAST_ENTRY_UUID>"
 
 # The smallest thinking budget the CLI asks for (measured: budget = max(max_tokens-1, 1024)).
 THINKING_MIN_BUDGET = 1024
@@ -50,11 +52,22 @@ FIXED_ENV: dict[str, str] = {
     "DISABLE_AUTOUPDATER": "1",
     "DISABLE_TELEMETRY": "1",
 }
+# The tool bridge's MCP server, over the CLI's control channel (measured: no idle limit).
+MCP_CONFIG = json.dumps({"mcpServers": {SERVER: {"type": "sdk", "name": SERVER}}},
+                        separators=(",", ":"))
+TOOL_ENV: dict[str, str] = {
+    # No DeferredToolPlaceholder next to the client's tools (5.x models get one otherwise).
+    "ENABLE_TOOL_SEARCH": "false",
+    # A held call waits for the client as long as the proxy keeps the process (the keeper's
+    # idle bound ends it first); the CLI's own default hard limit is 27.8 h.
+    "MCP_TOOL_TIMEOUT": str(24 * 3600 * 1000),
+}
+
 # Variables that would change what the CLI does in ways the proxy must control itself.
 DROPPED_ENV: tuple[str, ...] = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT")
 
 
-_CONVERSATION_FIELDS = frozenset({"blocks", "images", "history"})
+_CONVERSATION_FIELDS = frozenset({"blocks", "images", "history", "tool_results"})
 
 
 @dataclass(frozen=True)
@@ -72,12 +85,18 @@ class Invocation:
     # The conversation before this user turn, as native turns: the run resumes a session
     # file that holds them (proxy/conversations/session.py).
     history: tuple[Turn, ...] = ()
+    # The client's tools, offered through the run's MCP bridge (proxy/tools/), and the tool
+    # results that open this user turn (canonical tool_result blocks).
+    tools: tuple[Tool, ...] = ()
+    tool_results: tuple[str, ...] = ()
     # -- not part of what the run does; how the proxy manages it ----------------------------
     owner: str = field(default="", compare=False)  # the API key the conversation belongs to
     # The conversation is native, so the process may be kept to continue it.
     continuable: bool = field(default=False, compare=False)
     # Keep stdin open after the message, so the process can take a next turn.
     stay_open: bool = field(default=False, compare=False)
+    # The client takes one call an answer (parallel_tool_calls false, legacy functions).
+    parallel_calls: bool = field(default=True, compare=False)
 
     def settings_key(self) -> tuple:
         """Everything that shapes the run apart from the conversation itself: a kept process
@@ -86,20 +105,36 @@ class Invocation:
                      if f.compare and f.name not in _CONVERSATION_FIELDS)
 
     def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN,
-             session_id: str = SESSION_ID_TOKEN) -> list[str]:
+             session_id: str = SESSION_ID_TOKEN, resume_at: str = RESUME_AT_TOKEN) -> list[str]:
         """The CLI arguments after the executable; the defaults give the normalised form."""
         argv = [*SAFE_FLAGS, "--model", self.model, "--system-prompt-file", system_prompt_file]
         if self.history:
             # The earlier turns come from a session file (proxy/conversations/session.py);
             # without the snapshot setting a prompt recorded in a session would win over ours.
             argv += [f"--resume={session_id}", "--system-prompt-snapshot", "off"]
+            if self.tool_results:
+                # The session ends with the model's calls; resumed as it is, the CLI would
+                # answer them itself ("Tool call interrupted") before our results. Resuming at
+                # the call's own entry lets the results on stdin answer them (measured).
+                argv.append(f"--resume-session-at={resume_at}")
+        if self.tools:
+            # The bridge speaks MCP over the CLI's own control channel (proxy/tools/bridge.py):
+            # no process, no port. `--tools ""` and `--strict-mcp-config` still hold, so the
+            # client's functions are all the model is offered.
+            argv += ["--mcp-config", MCP_CONFIG, "--allowedTools", f"mcp__{SERVER}"]
         # The CLI refuses a fallback equal to the model; then there is simply none.
         if self.fallback_model and self.fallback_model != self.model:
             argv += ["--fallback-model", self.fallback_model]
         return argv
 
+    @property
+    def keeps_stdin(self) -> bool:
+        """stdin stays open after the message: to take a next turn, or to answer the tool
+        bridge's requests (which come over the CLI's control channel)."""
+        return self.stay_open or bool(self.tools)
+
     def user_message(self) -> dict:
-        content: list[dict] = []
+        content: list[dict] = [cli_order(json.loads(block)) for block in self.tool_results]
         images = iter(self.images)
         image = next(images, None)
         for i, text in enumerate((*self.blocks, None)):
@@ -119,6 +154,8 @@ class Invocation:
     def env(self) -> dict[str, str]:
         """Per-run variables (on top of the inherited environment and FIXED_ENV)."""
         out = dict(self.extra_env)
+        if self.tools:
+            out.update(TOOL_ENV)
         if self.max_output_tokens is not None:
             out["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(self.max_output_tokens)
             if self.max_output_tokens <= THINKING_MIN_BUDGET:

@@ -47,13 +47,16 @@ class CLIRun:
                  clock: Callable[[], float] = time.monotonic,
                  started_at: float | None = None,
                  on_close: Callable[[], None] | None = None,
-                 plan: PlanObserver | None = None) -> None:
+                 plan: PlanObserver | None = None, tools: Any = None,
+                 referee: Any = None) -> None:
         self.process = process
         self.plan = plan
         self._on_close = on_close
         self.limits = limits
         self.is_disconnected = is_disconnected
-        self.translator = EventTranslator()
+        self.tools = tools  # the request's proxy.tools.spec.ToolRequest, when it offers tools
+        self.referee = referee  # checks tool turns against tool_choice and strict
+        self.translator = EventTranslator(tools)
         self._clock = clock
         self.started_at = clock() if started_at is None else started_at
         self.first_output_at: float | None = None
@@ -61,9 +64,32 @@ class CLIRun:
         self.outcome: Event | None = None
 
     def events(self) -> Iterator[Event | Idle]:
-        """Yields events until Finished or Failed (always the last one); raises ClientGone."""
-        last_output = last_probe = self._clock()
+        """Yields events until Finished or Failed (always the last one); raises ClientGone.
+        With a referee (proxy/tools/guard.py), each attempt is held back until it holds."""
         try:
+            if self.referee is None:
+                yield from self._read()
+            else:
+                yield from self.referee.guard(self, self._read())
+        finally:
+            self.close()
+
+    def reopen(self) -> None:
+        """Reads on past an outcome: the proxy asked the model again in the same run."""
+        self.outcome = None
+        self.translator.reopen()
+        handle = self.process
+        for _ in range(8):  # down the wrappers to the turn handle, if there is one
+            if hasattr(handle, "reopen"):
+                handle.reopen()
+                break
+            handle = getattr(handle, "inner", None) or getattr(handle, "process", None)
+            if handle is None:
+                break
+
+    def _read(self) -> Iterator[Event | Idle]:
+        last_output = last_probe = self._clock()
+        if True:
             while True:
                 try:
                     line = self.process.read_line(POLL)
@@ -97,8 +123,6 @@ class CLIRun:
                     yield from self._emit(event)
                     if self.outcome is not None:
                         return
-        finally:
-            self.close()
 
     def _emit(self, event: Event) -> Iterator[Event]:
         if isinstance(event, (Finished, Failed)):

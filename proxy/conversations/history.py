@@ -6,7 +6,8 @@ as its own turns and the prompt cache can reuse every earlier turn. The rules:
 
 * the leading `system`/`developer` messages are the system prompt (proxy/chat/render.py);
 * consecutive messages of the same role are merged into one turn, blocks in order (the API
-  needs user and assistant to alternate);
+  needs user and assistant to alternate); `tool` (and legacy `function`) messages are tool
+  results, which belong to the user's side, so they open the user turn that follows a call;
 * a message's `name` becomes a text block `<name>NAME</name>` before its content: Claude has
   no such field, and the model must still be able to tell the speakers apart;
 * the last turn must be the user's: it is what the CLI is given to answer, on its stdin.
@@ -77,15 +78,16 @@ def native(conversation: Sequence[_Parsed]) -> Native | NotNative:
     for message in conversation:
         if message.role in ("system", "developer"):
             return NotNative("system_mid_conversation")
+        role = "user" if message.role in ("tool", "function") else message.role
         parts = [p for p in message.parts if p != ""]
         if any(isinstance(p, str) and blank(p) for p in parts):
             return NotNative("blank_part")
-        if message.name and parts:
+        if message.name and parts and role == message.role:
             parts.insert(0, f"<name>{escape(message.name, quote=False)}</name>")
-        if merged and merged[-1][0] == message.role:
+        if merged and merged[-1][0] == role:
             merged[-1][1].extend(parts)
         else:  # an empty message still holds its place: it must not merge its neighbours
-            merged.append((message.role, parts))
+            merged.append((role, parts))
     empty = next((role for role, parts in merged if not parts), None)
     if empty is not None:
         return NotNative("empty_assistant" if empty == "assistant" else "empty")
@@ -107,7 +109,9 @@ def _turns(merged: Sequence[tuple[str, list[Any]]]) -> tuple[Turn, ...]:
 
 
 def block(part: Any) -> dict[str, Any]:
-    """A part as a Messages API content block."""
+    """A part as a Messages API content block (text, an image, a tool call or result)."""
     if isinstance(part, str):
         return {"type": "text", "text": part}
+    if hasattr(part, "block"):
+        return part.block()
     return {"type": "image", "source": json.loads(part.source)}

@@ -63,7 +63,10 @@ class ConversationRunner:
         if not self.keeper.enabled or not invocation.continuable:
             return self.inner.start(invocation)
         key = conversation_key(invocation, invocation.history)
-        kept = self.keeper.take(key, new=not invocation.history)
+        # Tool results continue a process only alone: the CLI makes their turn itself, so a
+        # user message sent along with them would be lost.
+        deliverable = not invocation.tool_results or not (invocation.blocks or invocation.images)
+        kept = self.keeper.take(key, new=not invocation.history) if deliverable else None
         if kept is not None:
             handle = self._continue(kept, invocation, key)
             if handle is not None:
@@ -100,7 +103,17 @@ class ConversationRunner:
         at once (it is then ended, and the request gets a new one)."""
         first: str | None = None
         try:
-            process.send(invocation.stdin_lines(), close_stdin=False)
+            bridge = getattr(process, "bridge", None)
+            if invocation.tool_results and bridge is not None:
+                # The process waits on the calls the client now answers: the bridge gives each
+                # result to its held `tools/call` (or to the call when the CLI makes it).
+                for text in invocation.tool_results:
+                    result = json.loads(text)
+                    bridge.answer(result["tool_use_id"], result["content"])
+            elif invocation.tool_results:
+                raise EOFError  # a process without a bridge cannot take tool results
+            else:
+                process.send(invocation.stdin_lines(), close_stdin=False)
             deadline = self._clock() + self.first_output_timeout
             while first is None and self._clock() < deadline:
                 first = process.read_line(min(0.1, max(0.0, deadline - self._clock())))
@@ -123,7 +136,7 @@ class ConversationRunner:
         live = handle.keepable_process()
         if live is None:
             return False
-        answer = Turn.of("assistant", [{"type": "text", "text": handle.answer_text()}])
+        answer = Turn.of("assistant", handle.answer_blocks())
         history = (*handle.invocation.history, user_turn(handle.invocation), answer)
         live.turns_served = handle.turns + 1
         self.keeper.offer(conversation_key(handle.invocation, history), live,
@@ -152,11 +165,14 @@ class TurnHandle:
         self.taken = taken          # the key this turn's process was taken under (a hit)
         self.turns = turns          # turns the process served before this one
         self.kept = False           # the process went to the keeper at the turn's result
+        self.vetoed = False         # the proxy said not to keep it (see veto())
+        self.deferred = False       # keep only when the proxy says (see defer_keep())
         self._on_result = on_result
         self._on_end = on_end
         self._prefetched = prefetched
         self._blocks: dict[str, list[dict[str, Any]]] = {}  # assistant content per message id
         self.result: dict[str, Any] | None = None
+        self.stopped_for_tools = False   # the turn ended with calls of the client's tools
         self.anomaly: str | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -179,7 +195,7 @@ class TurnHandle:
             line, self._prefetched = self._prefetched, None
             self._watch(line)
             return line
-        if self.result is not None:
+        if self.ended:
             raise EOFError  # the turn is over; the process waits for the next one
         try:
             line = self.process.read_line(timeout)
@@ -190,8 +206,12 @@ class TurnHandle:
             self._watch(line)
         return line
 
+    @property
+    def ended(self) -> bool:
+        return self.result is not None or self.stopped_for_tools
+
     def exit_status(self, timeout: float | None = None) -> ExitStatus:
-        if self.result is not None and self.process.alive:
+        if self.ended and self.process.alive:
             return ExitStatus(0, "")  # the turn ended; the process itself lives on
         return self.process.exit_status(timeout)
 
@@ -201,6 +221,29 @@ class TurnHandle:
                 return
             self._closed = True
         self._on_end(self)
+
+    def defer_keep(self) -> None:
+        """Keep the process only when settle() says the answer holds (proxy/tools/guard.py),
+        not already at the turn's end."""
+        self.deferred = True
+
+    def settle(self) -> None:
+        """The answer holds: keep the process now, if its turn ended cleanly."""
+        with self._lock:
+            if self.ended and not self.kept and not self._closed:
+                self.kept = self._on_result(self)
+
+    def veto(self) -> None:
+        """Never keep this process: the client will not get exactly what it holds (a tool turn
+        the proxy corrected or cut). Before the turn's end only: a kept process is gone."""
+        self.vetoed = True
+
+    def reopen(self) -> None:
+        """The turn goes on past its end (the proxy asked the model again): read on, and never
+        keep the process, which now holds more than the client will get."""
+        self.vetoed = True
+        self.result = None
+        self.stopped_for_tools = False
 
     # -- what the turn did ---------------------------------------------------------------------
     def _watch(self, line: str) -> None:
@@ -222,8 +265,23 @@ class TurnHandle:
             if result.get("type") == "result":
                 self.result = result
                 with self._lock:
-                    if not self._closed:
+                    if not self._closed and not self.deferred:
                         self.kept = self._on_result(self)
+        elif '"stop_reason":"tool_use"' in line and '"message_delta"' in line:
+            uses = [b for blocks in self._blocks.values() for b in blocks
+                    if b.get("type") == "tool_use"]
+            offered = {t.upstream_name for t in self.invocation.tools}
+            if uses and all(b.get("name") in offered for b in uses):
+                # The client gets these calls; the CLI waits on them, held by the bridge.
+                self.stopped_for_tools = True
+                single = len(uses) > 1 and not self.invocation.parallel_calls
+                if single:  # the client gets only the first call: the process holds more
+                    self.anomaly = self.anomaly or "calls the client does not get"
+                with self._lock:
+                    if not self._closed and not self.deferred:
+                        self.kept = self._on_result(self)
+            elif uses:
+                self.anomaly = self.anomaly or "a call of a tool that was not offered"
         elif '"abandoned_blocks"' in line:
             self.anomaly = self.anomaly or "an abandoned message (a broken upstream stream)"
         elif '"subtype":"model_fallback"' in line:
@@ -235,12 +293,24 @@ class TurnHandle:
                  if b.get("type") == "text" and isinstance(b.get("text"), str) and b.get("text")]
         return "\n\n".join(texts)
 
+    def answer_blocks(self) -> list[dict[str, Any]]:
+        """The answer as the client's next request will carry it: its text, then its calls."""
+        text = self.answer_text()
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+        blocks += [{"type": "tool_use", "id": b.get("id"), "name": b.get("name"),
+                    "input": b.get("input")} for messages in self._blocks.values()
+                   for b in messages if b.get("type") == "tool_use"]
+        return blocks
+
     def keepable_process(self) -> Any | None:
         """The live process, released from its request, if this turn ended so that the process
         holds exactly the answer the client got; else None."""
         result = self.result
-        if result is None or self.anomaly is not None or result.get("is_error") \
-                or result.get("subtype") != "success" \
+        if self.anomaly is not None or self.vetoed:
+            return None
+        if self.stopped_for_tools:
+            pass  # ended at the calls (checked in _watch)
+        elif result is None or result.get("is_error") or result.get("subtype") != "success" \
                 or result.get("stop_reason") not in KEEPABLE_STOPS or not self.answer_text():
             return None
         detach = getattr(self.process, "detach", None)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from proxy.conversations.turns import Turn
+from proxy.conversations.turns import Turn, cli_order
 
 log = logging.getLogger("claude_max_api.conversations")
 
@@ -141,18 +141,6 @@ def session_entries(history: Sequence[Turn], calibration: Calibration, *, sessio
     return entries
 
 
-def cli_order(value: Any) -> Any:
-    """A content block with `type` first, as the CLI writes (and sends) its own blocks: the
-    canonical form sorts keys, and the upstream request should be the CLI's byte for byte."""
-    if isinstance(value, dict):
-        ordered = {"type": value["type"]} if "type" in value else {}
-        ordered.update((k, cli_order(v)) for k, v in value.items() if k != "type")
-        return ordered
-    if isinstance(value, list):
-        return [cli_order(v) for v in value]
-    return value
-
-
 class SessionStore:
     """The proxy's session directory, the working directory every run uses, and the link that
     lets the CLI find the one from the other."""
@@ -228,9 +216,10 @@ class SessionStore:
 
     # -- files -----------------------------------------------------------------------------
     def write(self, history: Sequence[Turn], calibration: Calibration,
-              into: Path) -> tuple[str, Path]:
+              into: Path) -> tuple[str, Path, str]:
         """A new session holding `history`, written (0600) into the run's directory `into`:
-        its id, and the link in the session directory through which the CLI finds it."""
+        its id, the link in the session directory through which the CLI finds it, and the
+        uuid of its last entry (for `--resume-session-at`)."""
         self.prepare()
         session_id = str(uuid.uuid4())
         entries = session_entries(history, calibration, session_id=session_id,
@@ -246,7 +235,7 @@ class SessionStore:
             os.close(fd)
         link = self.directory / f"{session_id}.jsonl"
         link.symlink_to(path)
-        return session_id, link
+        return session_id, link, entries[-1]["uuid"]
 
     def files(self) -> list[Path]:
         return sorted(self.directory.iterdir()) if self.directory.is_dir() else []

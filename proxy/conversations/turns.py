@@ -43,3 +43,15 @@ def fingerprint(turns: Sequence[Turn]) -> str:
             digest.update(block.encode("utf-8", "surrogatepass") + b"\0")
         digest.update(b"\1")
     return digest.hexdigest()
+
+
+def cli_order(value: Any) -> Any:
+    """A content block with `type` first, as the CLI writes (and sends) its own blocks: the
+    canonical form sorts keys, and the upstream request should be the CLI's byte for byte."""
+    if isinstance(value, dict):
+        ordered = {"type": value["type"]} if "type" in value else {}
+        ordered.update((k, cli_order(v)) for k, v in value.items() if k != "type")
+        return ordered
+    if isinstance(value, list):
+        return [cli_order(v) for v in value]
+    return value

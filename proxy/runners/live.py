@@ -23,6 +23,7 @@ from typing import Callable, Mapping
 
 from proxy.claude.invocation import DROPPED_ENV, FIXED_ENV, Invocation
 from proxy.conversations.session import SessionStore
+from proxy.tools.bridge import BridgedProcess
 from proxy.errors import ProxyError
 from proxy.runners.base import ExitStatus
 
@@ -186,9 +187,9 @@ class LiveRunner:
                                    encoding="utf-8")
             if invocation is not None and invocation.history:
                 calibration = self.sessions.calibration(invocation.model, binary, env)
-                session_id, session_file = self.sessions.write(invocation.history, calibration,
-                                                               into=req_dir)
-                argv = invocation.argv(str(system_file), session_id=session_id)
+                session_id, session_file, last = self.sessions.write(
+                    invocation.history, calibration, into=req_dir)
+                argv = invocation.argv(str(system_file), session_id=session_id, resume_at=last)
             elif invocation is not None:
                 argv = invocation.argv(str(system_file))
             else:
@@ -218,9 +219,11 @@ class LiveRunner:
             raise _shutting_down()
         return process
 
-    def start(self, invocation: Invocation) -> "LiveProcess":
-        process = self.spawn(invocation)
-        process.send(invocation.stdin_lines(), close_stdin=not invocation.stay_open)
+    def start(self, invocation: Invocation) -> "LiveProcess | BridgedProcess":
+        process: LiveProcess | BridgedProcess = self.spawn(invocation)
+        if invocation.tools:  # its MCP requests are answered as its output is read
+            process = BridgedProcess(process, invocation.tools)
+        process.send(invocation.stdin_lines(), close_stdin=not invocation.keeps_stdin)
         return process
 
     def _forget(self, process: "LiveProcess") -> None:
@@ -270,6 +273,7 @@ class LiveProcess:
         self._eof = False
         self._closed = False
         self._close_lock = threading.Lock()
+        self._stdin_lock = threading.Lock()
         # Held while reading the pipes, and by close() to close them: a close() from another
         # thread (shutdown) must never close file descriptors a reader is selecting on, or a
         # descriptor number reused by a newer process would have its output read here.
@@ -291,13 +295,16 @@ class LiveProcess:
 
     def _write(self, payload: bytes, close_stdin: bool) -> None:
         stdin = self.popen.stdin
-        try:
-            stdin.write(payload)
-            stdin.flush()
-            if close_stdin:
-                stdin.close()
-        except (BrokenPipeError, ValueError, OSError):
-            pass  # the process ended early; its exit status tells why
+        # One payload at a time, whole: the tool bridge answers control requests while a big
+        # message may still be on its way in another thread, and lines must not interleave.
+        with self._stdin_lock:
+            try:
+                stdin.write(payload)
+                stdin.flush()
+                if close_stdin:
+                    stdin.close()
+            except (BrokenPipeError, ValueError, OSError):
+                pass  # the process ended early; its exit status tells why
 
     # -- output ------------------------------------------------------------------------
     def read_line(self, timeout: float) -> str | None:

@@ -115,7 +115,7 @@ def begin(process: LiveProcess, invocation: Invocation, timeout: float = BEGIN_T
         if response.get("subtype") != "success":
             raise WarmStartFailed(f"{request_id} refused: {response.get('error')}")
         waiting.discard(request_id)
-    process.send(invocation.stdin_lines(), close_stdin=not invocation.stay_open)
+    process.send(invocation.stdin_lines(), close_stdin=not invocation.keeps_stdin)
 
 
 class PoolHandle:

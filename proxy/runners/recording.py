@@ -27,7 +27,8 @@ from typing import Callable, Mapping, Sequence
 from proxy.cassettes import serializer
 from proxy.cassettes.cassette import Cassette, Ending, RecordedInvocation, Recording
 from proxy.cassettes.redaction import Redactor, scan
-from proxy.claude.invocation import SESSION_ID_TOKEN, SYSTEM_PROMPT_FILE_TOKEN, Invocation
+from proxy.claude.invocation import (RESUME_AT_TOKEN, SESSION_ID_TOKEN,
+                                     SYSTEM_PROMPT_FILE_TOKEN, Invocation)
 from proxy.runners.base import CLIProcess, ExitStatus, Runner
 
 log = logging.getLogger("claude_max_api.recording")
@@ -49,8 +50,8 @@ class InvocationWithArgs(Invocation):
         return cls(**values, extra_args=tuple(extra_args))
 
     def argv(self, system_prompt_file: str = SYSTEM_PROMPT_FILE_TOKEN,
-             session_id: str = SESSION_ID_TOKEN) -> list[str]:
-        return [*super().argv(system_prompt_file, session_id), *self.extra_args]
+             session_id: str = SESSION_ID_TOKEN, resume_at: str = RESUME_AT_TOKEN) -> list[str]:
+        return [*super().argv(system_prompt_file, session_id, resume_at), *self.extra_args]
 
 
 def default_name(invocation: Invocation) -> str:

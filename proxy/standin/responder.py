@@ -100,15 +100,21 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
     blocks: list[Block] = []
     if scenario.thinking is not None:
         blocks.append(ThinkingBlock(scenario.thinking, stable_id("sig_standin_", scenario_name, call_index, 32)))
-    if scenario.tool_use is not None and not tool_results:
-        # First turn of a tool scenario: ask for the tool; the CLI answers with a tool_result.
-        if scenario.tool_use.text:
-            blocks.append(TextBlock(_fill(scenario.tool_use.text, values)))
-        tool_id = stable_id("toolu_standin_", scenario_name, call_index)
-        blocks.append(ToolUseBlock(tool_id, scenario.tool_use.name, scenario.tool_use.input))
+    calls = scenario.calls
+    wanted = scenario.tool_use_when is None or scenario.tool_use_when in values["echo"]
+    if calls and not tool_results and wanted:
+        # First turn of a tool scenario: ask for the tools; the CLI answers with tool_results.
+        for j, call in enumerate(calls):
+            if call.text:
+                blocks.append(TextBlock(_fill(call.text, values)))
+            # Ids that are not prefixes of each other, as the API's random ones (the CLI
+            # mixes up a call whose id starts with another call's id: measured).
+            tool_id = stable_id("toolu_standin_", scenario_name, call_index) if j == 0 else \
+                stable_id("toolu_standin_", f"{scenario_name}/{j}", call_index)
+            blocks.append(ToolUseBlock(tool_id, call.name, call.input))
         stop_reason, stop_sequence = "tool_use", None
     else:
-        template = scenario.after_tool_text if scenario.tool_use is not None else scenario.reply_text
+        template = scenario.after_tool_text if calls and tool_results else scenario.reply_text
         blocks.append(TextBlock(_fill(template, values)))
         stop_reason = scenario.stop_reason
         stop_sequence = scenario.stop_sequence if stop_reason == "stop_sequence" else None

@@ -50,6 +50,11 @@ class Scenario:
     split: int = 6  # characters per text/thinking/input_json delta (>= 1)
     thinking: str | None = None  # a thinking block (thinking_delta + signature_delta) first
     tool_use: ToolUse | None = None
+    # Several calls in one message (parallel calls; `tool_use`, if set, comes first).
+    tool_uses: tuple[ToolUse, ...] = ()
+    # Call the tools only when the last user message's text contains this (e.g. a steering
+    # message); otherwise answer `reply_text`. None: always call them (on a turn without results).
+    tool_use_when: str | None = None
     after_tool_text: str = "Tool result: {tool_result}"
     stop_reason: str = "end_turn"  # of the final answer; a tool_use answer always says tool_use
     stop_sequence: str | None = None  # reported when stop_reason == "stop_sequence"
@@ -101,12 +106,17 @@ class Scenario:
             object.__setattr__(self, "fail_models", tuple(self.fail_models))
         # A placeholder typo should fail when the catalogue loads, not mid-stream.
         sample = {"echo": "", "model": "", "tool_result": ""}
-        texts = [self.reply_text, self.after_tool_text] + ([self.tool_use.text] if self.tool_use else [])
+        texts = [self.reply_text, self.after_tool_text] + [t.text for t in self.calls]
         for text in texts:
             try:
                 text.format_map(sample)
             except (KeyError, IndexError, ValueError) as exc:
                 raise ValueError(f"bad placeholder in {text!r}: {exc!r}") from exc
+
+    @property
+    def calls(self) -> tuple[ToolUse, ...]:
+        """Every tool call of the scenario's tool_use answer, in order."""
+        return ((self.tool_use,) if self.tool_use else ()) + tuple(self.tool_uses)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Scenario":
@@ -115,6 +125,8 @@ class Scenario:
         values = dict(data)
         if values.get("tool_use") is not None:
             values["tool_use"] = ToolUse.from_dict(values["tool_use"])
+        if values.get("tool_uses") is not None:
+            values["tool_uses"] = tuple(ToolUse.from_dict(t) for t in values["tool_uses"])
         if values.get("fail_models") is not None:
             values["fail_models"] = tuple(values["fail_models"])
         for name in ("fail_headers", "answer_headers"):
@@ -133,7 +145,7 @@ class Scenario:
             if isinstance(value, ToolUse):
                 value = dataclasses.asdict(value)
             elif isinstance(value, tuple):
-                value = list(value)
+                value = [dataclasses.asdict(v) if isinstance(v, ToolUse) else v for v in value]
             out[f.name] = value
         return out
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from proxy.chat.render import render
+from proxy.tools.calls import block_id
 from proxy.errors import ProxyError
 
 
@@ -93,17 +94,27 @@ def test_parts_that_cannot_be_carried_are_refused_by_name(part, code):
 
 
 @pytest.mark.parametrize("message, param", [
-    ({"role": "tool", "content": "r", "tool_call_id": "c"}, "messages[1].role"),
+    ({"role": "tool", "content": "r", "tool_call_id": "c"}, "messages[1].tool_call_id"),
     ({"role": "function", "content": "r", "name": "f"}, "messages[1].role"),
-    ({"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
-     "messages[1].tool_calls"),
 ])
-def test_tool_messages_are_refused_until_tool_calling_exists(message, param):
+def test_a_tool_result_without_its_call_is_refused_as_openai_refuses_it(message, param):
     with pytest.raises(ProxyError) as caught:
         render([{"role": "user", "content": "q"}, message])
     assert (caught.value.status, caught.value.param, caught.value.code) == (
-        400, param, "unsupported_message")
+        400, param, "invalid_tool_message")
+    assert "must be a response to a preceding message with 'tool_calls'" in caught.value.message
+
+
+def test_a_call_without_its_result_is_refused_as_openai_refuses_it():
+    with pytest.raises(ProxyError) as caught:
+        render([{"role": "user", "content": "q"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                    {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "content": "r", "tool_call_id": "c1"},
+                {"role": "user", "content": "and?"}])
+    assert (caught.value.status, caught.value.code) == (400, "invalid_tool_message")
+    assert caught.value.message.endswith("did not have response messages: " + block_id("c2"))
 
 
 @pytest.mark.parametrize("content", [

@@ -14,9 +14,10 @@ from typing import Any, Callable, Iterator
 
 import falcon
 
-from proxy.chat.completion import (ChunkFactory, CompletionIdentity, StopScanner,
+from proxy.chat.completion import (Call, ChunkFactory, CompletionIdentity, StopScanner,
                                    completion_object)
-from proxy.claude.events import Activity, Failed, Finished, Revision, Started, TextDelta
+from proxy.claude.events import (Activity, Failed, Finished, Revision, Started, TextDelta,
+                                 ToolCallArguments, ToolCallEnd, ToolCallStart)
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
 from proxy.errors import ProxyError
@@ -93,8 +94,15 @@ class ChatCompletions:
         scanner = StopScanner(chat.stops)
         kept = ""                     # what the stop sequences leave of it
         finished: Finished | None = None
+        calls: list[Call] = []
         for event in run.events():
-            if isinstance(event, TextDelta):
+            if isinstance(event, ToolCallStart):
+                calls.append(Call(event.id, event.name, event.kind))
+            elif isinstance(event, ToolCallArguments):
+                calls[event.index].arguments += event.json
+            elif isinstance(event, ToolCallEnd):
+                calls[event.index].arguments = event.arguments
+            elif isinstance(event, TextDelta):
                 raw += event.text
                 kept += scanner.feed(event.text)
             elif isinstance(event, Revision):  # a buffered answer can take the CLI's retry
@@ -113,9 +121,16 @@ class ChatCompletions:
         run.close()
         if finished is None:  # pragma: no cover - events() always ends in Finished or Failed
             raise ProxyError(502, "The CLI run ended without an outcome.", code="claude_cli_crashed")
+        finish_reason = finished.finish_reason
+        if finish_reason == "tool_calls" and chat.tools.legacy:
+            finish_reason = "function_call"
         req.context.usage = finished.usage
-        req.context.finish_reason = finished.finish_reason
-        return completion_object(identity, kept, finished.finish_reason, finished.usage)
+        req.context.finish_reason = finish_reason
+        if chat.tools.legacy or not chat.tools.parallel:
+            calls = calls[:1]  # one call an answer, as the client asked (README: tools)
+        return completion_object(identity, kept, finish_reason, finished.usage,
+                                 calls if finished.finish_reason == "tool_calls" else (),
+                                 legacy=chat.tools.legacy)
 
 
 class ChatStream:
@@ -146,7 +161,7 @@ class ChatStream:
         for event in self._events:
             if isinstance(event, Failed):
                 raise event.error
-            if isinstance(event, (Started, TextDelta, Finished)):
+            if isinstance(event, (Started, TextDelta, Finished, ToolCallStart)):
                 self._primed.append(event)
                 return
             if isinstance(event, Idle) and time.monotonic() - waited_since >= self.commit_after:
@@ -168,8 +183,15 @@ class ChatStream:
         text = self.text
         last_write = time.monotonic()
         yield sse.event(self.factory.role())
+        calls: dict[int, Call] = {}
         for event in chain(self._primed, self._events):
-            if isinstance(event, TextDelta):
+            if isinstance(event, (ToolCallStart, ToolCallArguments, ToolCallEnd)):
+                chunk = self._tool_chunk(event, calls)
+                if chunk is not None:
+                    self.chunks_sent += 1
+                    last_write = time.monotonic()
+                    yield sse.event(chunk)
+            elif isinstance(event, TextDelta):
                 piece = self.scanner.feed(event.text)
                 if piece:
                     text.append(piece)
@@ -200,8 +222,45 @@ class ChatStream:
                     last_write = time.monotonic()
                     yield sse.HEARTBEAT
 
+    def _tool_chunk(self, event: Any, calls: dict[int, Call]) -> dict[str, Any] | None:
+        """The chunk for a tool event, as OpenAI streams calls: the first delta of a call has
+        its index, id, type and name, then come its argument fragments. Legacy `functions`
+        get `delta.function_call` (one call: OpenAI's legacy answer has no more); a custom
+        tool's input is one string, sent whole at the end of the call."""
+        legacy = self.chat.tools.legacy
+        if (legacy or not self.chat.tools.parallel) and event.index != 0:
+            return None  # one call an answer, as the client asked (README: tools)
+        if isinstance(event, ToolCallStart):
+            calls[event.index] = Call(event.id, event.name, event.kind)
+            if legacy:
+                return self.factory.function_call({"name": event.name, "arguments": ""})
+            if event.kind == "custom":
+                return None
+            return self.factory.tool_call(event.index, {
+                "id": event.id, "type": "function",
+                "function": {"name": event.name, "arguments": ""}})
+        call = calls.get(event.index)
+        if call is None:
+            return None
+        if isinstance(event, ToolCallArguments):
+            call.arguments += event.json
+            if call.kind == "custom":
+                return None
+            return self.factory.function_call({"arguments": event.json}) if legacy else \
+                self.factory.tool_arguments(event.index, event.json)
+        call.arguments = event.arguments
+        if call.kind == "custom" and not legacy:
+            return self.factory.tool_call(event.index, {
+                "id": call.id, "type": "custom",
+                "custom": {"name": call.name, "input": call.custom_input()}})
+        return None
+
     def _finish(self, finished: Finished) -> Iterator[bytes]:
         self.finished = finished
+        if finished.finish_reason == "tool_calls" and self.chat.tools.legacy:
+            finished = Finished("function_call", finished.usage, finished.stop_reason,
+                                finished.cut_short)
+            self.finished = finished
         yield sse.event(self.factory.finish(finished.finish_reason))
         if self.chat.include_usage:
             yield sse.event(self.factory.usage(finished.usage))
