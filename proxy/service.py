@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from proxy.chat.models import ModelCatalogue, ServedModel
 from proxy.chat.render import Prompt, render
+from proxy.chat.response_format import ResponseFormat, response_format
 from proxy.conversations.history import FALLBACKS
 from proxy.conversations.session import SessionUnavailable
 from proxy.tools.guard import Referee, needs_referee
@@ -38,6 +39,7 @@ class ChatRequest:
     owner: str = ""   # the API key the request came with (kept conversations are its own)
     messages: Sequence[dict[str, Any]] = ()  # as validated, to render again as a transcript
     tools: ToolRequest = ToolRequest()
+    response_format: ResponseFormat | None = None
 
     def invocation(self) -> Invocation:
         return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
@@ -46,7 +48,9 @@ class ChatRequest:
                           history=self.prompt.history, owner=self.owner,
                           continuable=self.prompt.fallback is None,
                           tools=self.tools.tools, tool_results=self.prompt.results,
-                          parallel_calls=self.tools.parallel and not self.tools.legacy)
+                          parallel_calls=self.tools.parallel and not self.tools.legacy,
+                          json_schema=self.response_format.schema
+                          if self.response_format is not None else None)
 
 
 log = logging.getLogger("claude_max_api.conversations")
@@ -100,11 +104,7 @@ class ChatService:
         if (body.get("n") or 1) != 1:
             raise _unsupported("n", "Only n=1 is supported: the CLI produces one answer per run.")
         tools = tool_request(body)
-        fmt = body.get("response_format")
-        if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
-            raise _unsupported("response_format",
-                               f"response_format `{fmt.get('type')}` is not supported yet; only "
-                               f"`text` is.")
+        structured = response_format(body)
         if body.get("logprobs") or body.get("top_logprobs"):
             raise _unsupported("logprobs", "logprobs are not available through the Claude Code CLI.")
         if "audio" in (body.get("modalities") or []) or body.get("audio"):
@@ -137,7 +137,7 @@ class ChatService:
                            include_usage=bool(body.get("stream") and options.get("include_usage")),
                            stops=tuple(s for s in stops if s), max_output_tokens=max_tokens,
                            fallback_model=self.fallback_model, owner=owner, messages=messages,
-                           tools=tools)
+                           tools=tools, response_format=structured)
 
 
     def _fell_back(self, reason: str, logged: bool = False) -> None:
@@ -167,4 +167,5 @@ class ChatService:
         return CLIRun(process, limits=self.limits, is_disconnected=is_disconnected,
                       tools=request.tools if request.tools.tools else None,
                       referee=Referee(request.tools) if needs_referee(request.tools) else None,
+                      structured=request.response_format,
                       on_close=release, plan=self.plan)

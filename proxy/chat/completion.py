@@ -116,6 +116,9 @@ class ChunkFactory:
         """Legacy `functions`: the one call, as `delta.function_call`."""
         return self._chunk([self._choice({"function_call": delta})])
 
+    def refusal(self, text: str) -> dict[str, Any]:
+        return self._chunk([self._choice({"refusal": text})])
+
     def finish(self, finish_reason: str) -> dict[str, Any]:
         return self._chunk([self._choice({}, finish_reason)])
 
@@ -151,9 +154,11 @@ class Call:
 
 def completion_object(identity: CompletionIdentity, text: str, finish_reason: str,
                       usage: Usage, calls: Sequence[Call] = (),
-                      legacy: bool = False) -> dict[str, Any]:
+                      legacy: bool = False, refusal: str | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None,
                                "annotations": []}
+    if refusal is not None:  # the model declined the requested format
+        message["content"], message["refusal"] = None, refusal
     if calls:
         message["content"] = text or None
         if legacy:

@@ -74,8 +74,17 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class Revision:
-    """The last `drop` characters of text already emitted are withdrawn; `text` follows."""
+    """The last `drop` characters of text already emitted are withdrawn; `text` follows.
+    A buffered answer applies it; a stream, which cannot, ends with `error` (or the default:
+    the upstream stream broke)."""
     drop: int
+    text: str
+    error: ProxyError | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The model declined the requested format: its prose, which OpenAI calls a refusal."""
     text: str
 
 
@@ -123,13 +132,23 @@ class ToolCallEnd:
 
 
 Event = Union[Started, TextDelta, Revision, Activity, Finished, Failed, ToolCallStart,
-              ToolCallArguments, ToolCallEnd]
+              ToolCallArguments, ToolCallEnd, Refusal]
+
+STRUCTURED_OUTPUT = "StructuredOutput"  # the CLI's tool for --json-schema
 
 
 class EventTranslator:
     """Feeds on stdout lines; `feed()` returns the events each line means."""
 
-    def __init__(self, tools: Any = None) -> None:
+    def __init__(self, tools: Any = None, structured: Any = None) -> None:
+        # Structured output (a proxy.chat.response_format.ResponseFormat, or None): the
+        # StructuredOutput tool's input is the answer's content; prose is held back, and is a
+        # refusal if the model never calls the tool.
+        self.structured = structured
+        self._structured_block: Any = None
+        self._structured_text = ""      # the content emitted from StructuredOutput input
+        self._structured_attempts = 0
+        self._prose: list[str] = []
         # The run's tools (a proxy.tools.spec.ToolRequest, or None): which `mcp__c__*` names are
         # the client's, and what the CLI must list at init.
         self.tools = tools
@@ -189,6 +208,8 @@ class EventTranslator:
     def reopen(self) -> None:
         """The run goes on past an outcome (the proxy asked again): a new answer begins."""
         self.done = False
+        self._prose = []
+        self._structured_text = ""
         self.calls = 0
         self._blocks = {}
         self._arguments = {}
@@ -230,9 +251,11 @@ class EventTranslator:
         any), through a connected bridge; else the model could run something, or would write
         its calls as prose."""
         tools = [str(t) for t in obj.get("tools") or []]
-        expected = sorted(t.upstream_name for t in self.tools.tools) if self.tools else []
+        expected = sorted([t.upstream_name for t in self.tools.tools] if self.tools else []) \
+            + ([STRUCTURED_OUTPUT] if self.structured is not None else [])
+        expected.sort()
         if sorted(tools) == expected:
-            if not expected:
+            if not self.tools:
                 return []
             servers = {s.get("name"): s.get("status") for s in obj.get("mcp_servers") or []
                        if isinstance(s, dict)}
@@ -255,6 +278,7 @@ class EventTranslator:
         if etype == "message_start":
             message = event.get("message") or {}
             self._blocks = {}
+            self._prose = []  # a refusal is the model's last word, not every attempt
             if self.calls:  # calls of an earlier message of this turn were answered already
                 self.calls = 0
             self._message_id = message.get("id")
@@ -267,6 +291,9 @@ class EventTranslator:
                 self._need_separator = True
         elif etype == "content_block_start":
             block = event.get("content_block") or {}
+            if block.get("type") == "tool_use" and self.structured is not None \
+                    and block.get("name") == STRUCTURED_OUTPUT:
+                return out + self._structured_start(event.get("index"))
             if block.get("type") == "tool_use":
                 out.extend(self._call_start(event.get("index"), block))
                 return out
@@ -280,6 +307,13 @@ class EventTranslator:
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                 out.extend(self._text(delta["text"]))
+            elif delta.get("type") == "input_json_delta" and self._structured_block is not None \
+                    and event.get("index") == self._structured_block:
+                piece = str(delta.get("partial_json") or "")
+                if piece and not self.structured.wrapped:
+                    self._structured_text += piece
+                    self._emitted_text = True
+                    out.append(TextDelta(piece))
             elif delta.get("type") == "input_json_delta" and event.get("index") in self._blocks:
                 call = self._blocks[event["index"]]
                 piece = str(delta.get("partial_json") or "")
@@ -288,6 +322,9 @@ class EventTranslator:
                     out.append(ToolCallArguments(call, piece))
             else:
                 out.append(Activity(str(delta.get("type"))))
+        elif etype == "content_block_stop" and self._structured_block is not None \
+                and event.get("index") == self._structured_block:
+            self._structured_block = None
         elif etype == "content_block_stop" and event.get("index") in self._blocks:
             call = self._blocks.pop(event["index"])
             out.append(ToolCallEnd(call, self._arguments[call]))
@@ -325,11 +362,28 @@ class EventTranslator:
         self._arguments[call] = ""
         return [ToolCallStart(call, str(block.get("id") or ""), tool.name, tool.kind)]
 
+    def _structured_start(self, index: Any) -> list[Event]:
+        self._structured_block = index
+        if self._message_id:  # streamed: its `assistant` line must not repeat it
+            self._messages_with_deltas.add(self._message_id)
+        self._structured_attempts += 1
+        if self._structured_text:  # the CLI refused the last attempt (schema): it is withdrawn
+            drop, self._structured_text = len(self._structured_text), ""
+            return [Revision(drop, "", ProxyError(
+                502, "The model's structured output did not match the schema and it was asked "
+                     "again; the part already streamed cannot be withdrawn. Retry the request "
+                     "(or do not stream it: the answer would then be the corrected one).",
+                code="structured_output_invalid"))]
+        return []
+
     def _text(self, text: str) -> list[Event]:
         if not text:
             return []
         if self._message_id:
             self._messages_with_deltas.add(self._message_id)
+        if self.structured is not None:  # prose in structured mode: a refusal, if it stays one
+            self._prose.append(text)
+            return []
         if self._abandoned is not None:
             return self._replace(text)
         out: list[Event] = []
@@ -365,6 +419,24 @@ class EventTranslator:
         self._abandoned, self._replacement = None, ""
         return [Revision(len(old), new)] if new != old else []
 
+    def _structured_result(self, obj: dict) -> list[Event]:
+        usage = Usage.from_anthropic(obj.get("usage"))
+        value = obj.get("structured_output")
+        if value is None:  # the model answered in prose, also when asked again: it declined
+            prose = "".join(self._prose) or str(obj.get("result") or "")
+            return [Refusal(prose), Finished("stop", usage, obj.get("stop_reason"))]
+        value = self.structured.unwrap(value)
+        problem = self.structured.violation(value)
+        if problem is not None:  # the CLI let through what the schema forbids: never success
+            return [Failed(ProxyError(502, f"The model's structured output does not match the "
+                                           f"schema ({problem}).",
+                                      code="structured_output_invalid"))]
+        out: list[Event] = []
+        if self.structured.wrapped or not self._structured_text:
+            text = json.dumps(value, ensure_ascii=False)
+            out.append(TextDelta(text))  # not streamed: sent whole
+        return out + [Finished("stop", usage, obj.get("stop_reason"))]
+
     def _assistant(self, message: dict) -> list[Event]:
         # Text normally arrived as deltas already; a message that had none (output without
         # partial events) still reaches the client, once.
@@ -372,7 +444,8 @@ class EventTranslator:
             return []
         blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
         texts = [b.get("text") for b in blocks if b.get("type") == "text" and b.get("text")]
-        uses = [b for b in blocks if b.get("type") == "tool_use"]
+        uses = [b for b in blocks if b.get("type") == "tool_use"
+                and not (self.structured is not None and b.get("name") == STRUCTURED_OUTPUT)]
         if not texts and not uses:
             return []
         self._messages_with_deltas.add(message.get("id"))
@@ -398,9 +471,16 @@ class EventTranslator:
 
     def _result(self, obj: dict) -> list[Event]:
         self.done = True
+        if obj.get("subtype") == "error_max_structured_output_retries":
+            return [Failed(ProxyError(502, "The model's structured output did not match the "
+                                           "schema after the CLI's retries: "
+                                           + "; ".join(map(str, obj.get("errors") or [])),
+                                      code="structured_output_invalid"))]
         if obj.get("is_error") or obj.get("subtype") not in (None, "success"):
             return [Failed(failures.from_result(obj, self.last_retry, self.rate_limit))]
         stop = obj.get("stop_reason")
+        if self.structured is not None:
+            return self._structured_result(obj)
         out: list[Event] = self._settle_replacement()
         if not self._emitted_text and isinstance(obj.get("result"), str) and obj["result"]:
             out.extend(self._text(obj["result"]))  # no deltas and no assistant text: trust result

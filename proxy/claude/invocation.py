@@ -89,6 +89,9 @@ class Invocation:
     # results that open this user turn (canonical tool_result blocks).
     tools: tuple[Tool, ...] = ()
     tool_results: tuple[str, ...] = ()
+    # Structured output: the schema of the CLI's StructuredOutput tool (proxy/chat/
+    # response_format.py), canonical JSON.
+    json_schema: str | None = None
     # -- not part of what the run does; how the proxy manages it ----------------------------
     owner: str = field(default="", compare=False)  # the API key the conversation belongs to
     # The conversation is native, so the process may be kept to continue it.
@@ -117,6 +120,8 @@ class Invocation:
                 # answer them itself ("Tool call interrupted") before our results. Resuming at
                 # the call's own entry lets the results on stdin answer them (measured).
                 argv.append(f"--resume-session-at={resume_at}")
+        if self.json_schema is not None:
+            argv += ["--json-schema", self.json_schema]
         if self.tools:
             # The bridge speaks MCP over the CLI's own control channel (proxy/tools/bridge.py):
             # no process, no port. `--tools ""` and `--strict-mcp-config` still hold, so the
@@ -154,7 +159,7 @@ class Invocation:
     def env(self) -> dict[str, str]:
         """Per-run variables (on top of the inherited environment and FIXED_ENV)."""
         out = dict(self.extra_env)
-        if self.tools:
+        if self.tools or self.json_schema is not None:
             out.update(TOOL_ENV)
         if self.max_output_tokens is not None:
             out["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(self.max_output_tokens)

@@ -48,7 +48,7 @@ class CLIRun:
                  started_at: float | None = None,
                  on_close: Callable[[], None] | None = None,
                  plan: PlanObserver | None = None, tools: Any = None,
-                 referee: Any = None) -> None:
+                 referee: Any = None, structured: Any = None) -> None:
         self.process = process
         self.plan = plan
         self._on_close = on_close
@@ -56,7 +56,7 @@ class CLIRun:
         self.is_disconnected = is_disconnected
         self.tools = tools  # the request's proxy.tools.spec.ToolRequest, when it offers tools
         self.referee = referee  # checks tool turns against tool_choice and strict
-        self.translator = EventTranslator(tools)
+        self.translator = EventTranslator(tools, structured)
         self._clock = clock
         self.started_at = clock() if started_at is None else started_at
         self.first_output_at: float | None = None

@@ -102,7 +102,11 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
         blocks.append(ThinkingBlock(scenario.thinking, stable_id("sig_standin_", scenario_name, call_index, 32)))
     calls = scenario.calls
     wanted = scenario.tool_use_when is None or scenario.tool_use_when in values["echo"]
-    if calls and not tool_results and wanted:
+    failed = last_tool_result_failed(messages)
+    again = (scenario.tool_use_on_error or scenario.tool_use_retry is not None) and failed
+    if scenario.tool_use_retry is not None and failed:
+        calls = (scenario.tool_use_retry,)
+    if calls and (not tool_results or again) and wanted:
         # First turn of a tool scenario: ask for the tools; the CLI answers with tool_results.
         for j, call in enumerate(calls):
             if call.text:
@@ -146,6 +150,14 @@ def user_texts(messages: list[Any]) -> list[str]:
 def last_user_text(messages: list[Any]) -> str:
     texts = user_texts(messages)
     return texts[-1] if texts else ""
+
+
+def last_tool_result_failed(messages: list[Any]) -> bool:
+    users = [m for m in messages if _is_user(m)]
+    if not users or not isinstance(users[-1].get("content"), list):
+        return False
+    return any(isinstance(b, dict) and b.get("type") == "tool_result" and b.get("is_error")
+               for b in users[-1]["content"])
 
 
 def last_tool_results(messages: list[Any]) -> list[str]:

@@ -55,6 +55,11 @@ class Scenario:
     # Call the tools only when the last user message's text contains this (e.g. a steering
     # message); otherwise answer `reply_text`. None: always call them (on a turn without results).
     tool_use_when: str | None = None
+    # After an error tool_result (a refused call), call the tools again instead of answering
+    # `after_tool_text`: a model that keeps making the same mistake.
+    tool_use_on_error: bool = False
+    # After an error tool_result, call this instead (a model that corrects its call).
+    tool_use_retry: ToolUse | None = None
     after_tool_text: str = "Tool result: {tool_result}"
     stop_reason: str = "end_turn"  # of the final answer; a tool_use answer always says tool_use
     stop_sequence: str | None = None  # reported when stop_reason == "stop_sequence"
@@ -125,6 +130,8 @@ class Scenario:
         values = dict(data)
         if values.get("tool_use") is not None:
             values["tool_use"] = ToolUse.from_dict(values["tool_use"])
+        if values.get("tool_use_retry") is not None:
+            values["tool_use_retry"] = ToolUse.from_dict(values["tool_use_retry"])
         if values.get("tool_uses") is not None:
             values["tool_uses"] = tuple(ToolUse.from_dict(t) for t in values["tool_uses"])
         if values.get("fail_models") is not None:

@@ -16,8 +16,8 @@ import falcon
 
 from proxy.chat.completion import (Call, ChunkFactory, CompletionIdentity, StopScanner,
                                    completion_object)
-from proxy.claude.events import (Activity, Failed, Finished, Revision, Started, TextDelta,
-                                 ToolCallArguments, ToolCallEnd, ToolCallStart)
+from proxy.claude.events import (Activity, Failed, Finished, Refusal, Revision, Started,
+                                 TextDelta, ToolCallArguments, ToolCallEnd, ToolCallStart)
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
 from proxy.errors import ProxyError
@@ -95,8 +95,11 @@ class ChatCompletions:
         kept = ""                     # what the stop sequences leave of it
         finished: Finished | None = None
         calls: list[Call] = []
+        refusal: str | None = None
         for event in run.events():
-            if isinstance(event, ToolCallStart):
+            if isinstance(event, Refusal):
+                refusal = event.text
+            elif isinstance(event, ToolCallStart):
                 calls.append(Call(event.id, event.name, event.kind))
             elif isinstance(event, ToolCallArguments):
                 calls[event.index].arguments += event.json
@@ -130,7 +133,7 @@ class ChatCompletions:
             calls = calls[:1]  # one call an answer, as the client asked (README: tools)
         return completion_object(identity, kept, finish_reason, finished.usage,
                                  calls if finished.finish_reason == "tool_calls" else (),
-                                 legacy=chat.tools.legacy)
+                                 legacy=chat.tools.legacy, refusal=refusal)
 
 
 class ChatStream:
@@ -161,7 +164,7 @@ class ChatStream:
         for event in self._events:
             if isinstance(event, Failed):
                 raise event.error
-            if isinstance(event, (Started, TextDelta, Finished, ToolCallStart)):
+            if isinstance(event, (Started, TextDelta, Finished, ToolCallStart, Refusal)):
                 self._primed.append(event)
                 return
             if isinstance(event, Idle) and time.monotonic() - waited_since >= self.commit_after:
@@ -212,8 +215,13 @@ class ChatStream:
                     yield sse.event(self.factory.content(tail))
                 yield from self._finish(event)
                 return
+            elif isinstance(event, Refusal):
+                self.chunks_sent += 1
+                last_write = time.monotonic()
+                yield sse.event(self.factory.refusal(event.text))
             elif isinstance(event, (Failed, Revision)):
-                self.error = event.error if isinstance(event, Failed) else INTERRUPTED
+                self.error = event.error if isinstance(event, Failed) else \
+                    (event.error or INTERRUPTED)
                 yield sse.event(self.error.body())
                 yield sse.DONE
                 return
