@@ -86,6 +86,7 @@ def build_runner(settings: Settings, environ: Mapping[str, str] | None = None) -
     return ConversationRunner(runner, Keeper(
         max_processes=settings.keep_conversations,
         idle_timeout=settings.conversation_idle_timeout,
+        tool_call_timeout=settings.tool_call_timeout,
         memory_budget=settings.conversation_memory_mb << 20))
 
 

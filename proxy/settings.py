@@ -75,6 +75,10 @@ class Settings:
                                       "max_concurrent.")
     conversation_idle_timeout: float = _opt(600.0, "Seconds a kept conversation process may "
                                                    "wait for its next turn.")
+    tool_call_timeout: float = _opt(600.0, "Seconds a CLI process waits for the results of the "
+                                           "tool calls it handed to the client; then it is "
+                                           "ended, and the results, when they come, resume "
+                                           "the conversation in a new process.")
     conversation_memory_mb: int = _opt(1024, "Memory budget of the kept conversation processes "
                                              "(resident MB, all together); the least recently "
                                              "used are ended first.")

@@ -38,7 +38,8 @@ RSS_SAMPLE_EVERY = 5.0    # seconds between memory samples of a kept process
 ASSUMED_RSS = 200 << 20   # where resident memory cannot be read (no /proc)
 
 MISS_REASONS = ("no_conversation", "history_differs", "settings_differ", "in_use", "stale")
-EVICTION_REASONS = ("count", "memory", "idle", "died", "shutdown", "replaced")
+EVICTION_REASONS = ("count", "memory", "idle", "tool_call_timeout", "died", "shutdown",
+                    "replaced")
 
 
 class KeptProcess(Protocol):
@@ -69,6 +70,7 @@ class _Entry:
     turns: int              # turns this process has served
     rss: int = 0
     rss_at: float = float("-inf")
+    holding_calls: bool = False  # it waits on tool calls the client is running
 
 
 def resident_bytes(pid: int) -> int | None:
@@ -82,11 +84,15 @@ def resident_bytes(pid: int) -> int | None:
 
 class Keeper:
     def __init__(self, *, max_processes: int = 4, idle_timeout: float = 600.0,
-                 memory_budget: int = 2 << 30, clock: Callable[[], float] = time.monotonic,
+                 memory_budget: int = 2 << 30, tool_call_timeout: float | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  measure: Callable[[int], int | None] = resident_bytes,
                  watch: bool = True) -> None:
         self.max_processes = max(0, max_processes)
         self.idle_timeout = idle_timeout
+        # How long a process waits for the results of the calls it made (the client runs
+        # them); then it is ended, and the results, when they come, resume a session.
+        self.tool_call_timeout = idle_timeout if tool_call_timeout is None else tool_call_timeout
         self.memory_budget = memory_budget
         self._clock = clock
         self._measure = measure
@@ -136,7 +142,8 @@ class Keeper:
             if self._in_use[key] <= 0:
                 del self._in_use[key]
 
-    def offer(self, key: ConversationKey, process: KeptProcess, turns: int = 1) -> bool:
+    def offer(self, key: ConversationKey, process: KeptProcess, turns: int = 1,
+              holding_calls: bool = False) -> bool:
         """Keeps a process that has just answered; False (and the process closed) if it cannot
         be kept. May close the least recently used ones to stay within the bounds."""
         closing: list[KeptProcess] = []
@@ -147,7 +154,8 @@ class Keeper:
                 if old is not None:  # the same conversation answered twice the same way
                     self.evictions["replaced"] += 1
                     closing.append(old.process)
-                self._entries[key] = _Entry(key, process, self._clock(), turns)
+                self._entries[key] = _Entry(key, process, self._clock(), turns,
+                                            holding_calls=holding_calls)
                 self.counts["stored"] += 1
                 kept = True
                 while len(self._entries) > self.max_processes:
@@ -167,6 +175,8 @@ class Keeper:
         with self._lock:
             return {"kept": len(self._entries), "max": self.max_processes,
                     "idle_timeout_seconds": self.idle_timeout,
+                    "tool_call_timeout_seconds": self.tool_call_timeout,
+                    "holding_calls": sum(e.holding_calls for e in self._entries.values()),
                     "memory_bytes": sum(e.rss for e in self._entries.values()),
                     "memory_budget_bytes": self.memory_budget,
                     "serving": sum(self._in_use.values()),
@@ -232,10 +242,11 @@ class Keeper:
             now = self._clock()
             closing = []
             for key, entry in list(self._entries.items()):
+                limit = self.tool_call_timeout if entry.holding_calls else self.idle_timeout
                 if not entry.process.alive:
                     reason = "died"
-                elif now - entry.since > self.idle_timeout:
-                    reason = "idle"
+                elif now - entry.since > limit:
+                    reason = "tool_call_timeout" if entry.holding_calls else "idle"
                 else:
                     continue
                 del self._entries[key]

@@ -140,7 +140,7 @@ class ConversationRunner:
         history = (*handle.invocation.history, user_turn(handle.invocation), answer)
         live.turns_served = handle.turns + 1
         self.keeper.offer(conversation_key(handle.invocation, history), live,
-                          turns=handle.turns + 1)
+                          turns=handle.turns + 1, holding_calls=handle.stopped_for_tools)
         return True
 
     def _end(self, handle: "TurnHandle") -> None:

@@ -134,3 +134,16 @@ def test_disabled_or_closed_keepers_close_what_they_are_offered():
     assert kept.closed and k.state()["evictions"]["shutdown"] == 1
     late = FakeProcess()
     assert not k.offer(key(history="late"), late) and late.closed
+
+
+def test_a_process_holding_tool_calls_has_its_own_bound():
+    clock = Clock()
+    k = keeper(idle_timeout=600, tool_call_timeout=30, clock=clock)
+    waiting, chatting = FakeProcess(), FakeProcess()
+    k.offer(key(history="calls"), waiting, holding_calls=True)
+    k.offer(key(history="chat"), chatting)
+    clock.now = 31
+    k.sweep()
+    assert waiting.closed and not chatting.closed
+    state = k.state()
+    assert state["evictions"]["tool_call_timeout"] == 1 and state["holding_calls"] == 0

@@ -41,11 +41,13 @@ def weather(city="Paris", text="") -> ToolUse:
 def tool_proxy(standin, live_runner_for):
     opened = []
 
-    def start(scenario: Scenario, *, keep: int = 4, **settings):
+    def start(scenario: Scenario, *, keep: int = 4, tool_call_timeout: float = 600.0,
+              **settings):
         name = f"tools-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
         standin.add_scenario(name, scenario)
         live = live_runner_for(name)
-        runner = ConversationRunner(live, Keeper(max_processes=keep, watch=False))
+        runner = ConversationRunner(live, Keeper(max_processes=keep, watch=False,
+                                                 tool_call_timeout=tool_call_timeout))
         context = running_proxy(Settings(**settings), runner)
         proxy = context.__enter__()
         opened.append(context)
@@ -140,6 +142,21 @@ def test_results_resume_a_session_when_nothing_was_kept(tool_proxy):
     (result,) = last[-1]["content"]
     assert result["type"] == "tool_result" and result["content"] == "sunny"
     assert not any("interrupted" in json.dumps(m) for m in last)  # no CLI-made results
+
+
+def test_calls_left_unanswered_past_the_hold_end_their_process_and_resume_later(tool_proxy):
+    proxy = tool_proxy(Scenario(tool_use=weather(), after_tool_text="It is {tool_result}."),
+                       tool_call_timeout=0.2)
+    first = proxy.client.chat.completions.create(model="sonnet", messages=ASK, tools=TOOLS)
+    (process,) = proxy.live.live_processes()
+    time.sleep(0.3)
+    proxy.conversations.keeper.sweep()
+    assert not process.alive  # the hold is over: the process and its room are released
+    assert proxy.conversations.conversation_state()["evictions"]["tool_call_timeout"] == 1
+    messages = answer_calls(ASK, first.choices[0].message, {"get_weather": "foggy"})
+    second = proxy.client.chat.completions.create(model="sonnet", messages=messages, tools=TOOLS)
+    assert second.choices[0].message.content == "It is foggy."
+    assert proxy.live.spawned == 2
 
 
 def test_a_long_tool_name_is_aliased_upstream_and_mapped_back(tool_proxy):
