@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
 
 from bench.stats import Row  # noqa: E402
 
-SECTIONS = ("latency", "throughput", "forwarding", "memory", "conversations")
+SECTIONS = ("latency", "throughput", "forwarding", "memory", "conversations", "tools")
 
 
 def machine() -> dict[str, Any]:
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         "memory": lambda: __import__("bench.memory", fromlist=["run"]).run(streams=200),
         "conversations": lambda: __import__("bench.conversations", fromlist=["run"]).run(
             lengths=(10,) if quick else (10, 30)),
+        "tools": lambda: __import__("bench.tools", fromlist=["run"]).run(
+            rounds=5 if quick else 12),
     }
     report: dict[str, Any] = {"machine": machine(), "quick": quick, "sections": {}}
     rows: list[Row] = []
