@@ -89,40 +89,39 @@ class CLIRun:
 
     def _read(self) -> Iterator[Event | Idle]:
         last_output = last_probe = self._clock()
-        if True:
-            while True:
-                try:
-                    line = self.process.read_line(POLL)
-                except EOFError:
-                    status = self.process.exit_status(timeout=5.0)
-                    for event in self.translator.end_of_output(status.returncode, status.stderr):
-                        yield from self._emit(event)
-                    return
-                now = self._clock()
-                if now - self.started_at > self.limits.total:
-                    yield from self._emit(Failed(failures.timeout("total", self.limits.total)))
-                    return
-                # Probed between lines too: a non-streaming client that leaves while the CLI
-                # writes steadily must not keep its process running to the end.
-                if line is None or now - last_probe >= POLL:
-                    last_probe = now
-                    if self.is_disconnected():
-                        raise ClientGone()
-                if line is None:
-                    if now - last_output > self.limits.idle:
-                        yield from self._emit(Failed(failures.timeout("idle", self.limits.idle)))
-                        return
-                    yield Idle(now - last_output)
-                    continue
-                last_output = now
-                if self.first_output_at is None:
-                    self.first_output_at = now
-                for event in self.translator.feed(line):
-                    if self.first_text_at is None and isinstance(event, TextDelta):
-                        self.first_text_at = now
+        while True:
+            try:
+                line = self.process.read_line(POLL)
+            except EOFError:
+                status = self.process.exit_status(timeout=5.0)
+                for event in self.translator.end_of_output(status.returncode, status.stderr):
                     yield from self._emit(event)
-                    if self.outcome is not None:
-                        return
+                return
+            now = self._clock()
+            if now - self.started_at > self.limits.total:
+                yield from self._emit(Failed(failures.timeout("total", self.limits.total)))
+                return
+            # Probed between lines too: a non-streaming client that leaves while the CLI
+            # writes steadily must not keep its process running to the end.
+            if line is None or now - last_probe >= POLL:
+                last_probe = now
+                if self.is_disconnected():
+                    raise ClientGone()
+            if line is None:
+                if now - last_output > self.limits.idle:
+                    yield from self._emit(Failed(failures.timeout("idle", self.limits.idle)))
+                    return
+                yield Idle(now - last_output)
+                continue
+            last_output = now
+            if self.first_output_at is None:
+                self.first_output_at = now
+            for event in self.translator.feed(line):
+                if self.first_text_at is None and isinstance(event, TextDelta):
+                    self.first_text_at = now
+                yield from self._emit(event)
+                if self.outcome is not None:
+                    return
 
     def _emit(self, event: Event) -> Iterator[Event]:
         if isinstance(event, (Finished, Failed)):

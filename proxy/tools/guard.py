@@ -33,8 +33,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from proxy.claude.events import (Activity, Failed, Finished, TextDelta, ToolCallArguments,
-                                 ToolCallEnd, ToolCallStart)
+from proxy.claude.events import (Activity, Failed, Finished, ToolCallArguments, ToolCallEnd,
+                                 ToolCallStart)
+from proxy.claude.run import Idle
 from proxy.errors import ProxyError
 from proxy.tools.spec import Tool, ToolRequest
 
@@ -78,7 +79,7 @@ class Referee:
         if handle is not None:
             handle.defer_keep()
         for event in events:
-            if isinstance(event, (Activity,)) or type(event).__name__ == "Idle":
+            if isinstance(event, (Activity, Idle)):  # heartbeats go on while an answer is held
                 yield event
             elif isinstance(event, Failed):
                 yield event
@@ -200,5 +201,3 @@ def _calls(events: list[Any]) -> list[_Call]:
             calls[event.index].arguments = event.arguments
     return [calls[i] for i in sorted(calls)]
 
-
-__all__ = ["Referee", "needs_referee", "ENFORCE", "TextDelta"]
