@@ -104,6 +104,10 @@ class ChunkFactory:
     def content(self, text: str) -> dict[str, Any]:
         return self._chunk([self._choice({"content": text})])
 
+    def reasoning(self, text: str) -> dict[str, Any]:
+        """Thinking, for a client that asked (`reasoning_content`, as vLLM and DeepSeek send it)."""
+        return self._chunk([self._choice({"reasoning_content": text})])
+
     def finish(self, finish_reason: str) -> dict[str, Any]:
         return self._chunk([self._choice({}, finish_reason)])
 
@@ -112,7 +116,13 @@ class ChunkFactory:
 
 
 def completion_object(identity: CompletionIdentity, text: str, finish_reason: str,
-                      usage: Usage) -> dict[str, Any]:
+                      usage: Usage, *, reasoning: str | None = None) -> dict[str, Any]:
+    """`reasoning`: the thinking for a client that asked to see it ("" when there was none,
+    given as null); None when it did not ask, and then the message has no such field."""
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None,
+                               "annotations": []}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning or None
     return {
         "id": identity.id,
         "object": "chat.completion",
@@ -120,7 +130,7 @@ def completion_object(identity: CompletionIdentity, text: str, finish_reason: st
         "model": identity.model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+            "message": message,
             "logprobs": None,
             "finish_reason": finish_reason,
         }],

@@ -16,7 +16,8 @@ import falcon
 
 from proxy.chat.completion import (ChunkFactory, CompletionIdentity, StopScanner,
                                    completion_object)
-from proxy.claude.events import Activity, Failed, Finished, Revision, Started, TextDelta
+from proxy.claude.events import (Activity, Failed, Finished, ReasoningDelta, Revision, Started,
+                                 TextDelta)
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
 from proxy.errors import ProxyError
@@ -93,10 +94,13 @@ class ChatCompletions:
         scanner = StopScanner(chat.stops)
         kept = ""                     # what the stop sequences leave of it
         finished: Finished | None = None
+        reasoning = ""                # the thinking, for a client that asked to see it
         for event in run.events():
             if isinstance(event, TextDelta):
                 raw += event.text
                 kept += scanner.feed(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reasoning += event.text
             elif isinstance(event, Revision):  # a buffered answer can take the CLI's retry
                 raw = raw[:len(raw) - event.drop] + event.text
                 scanner = StopScanner(chat.stops)
@@ -115,7 +119,8 @@ class ChatCompletions:
             raise ProxyError(502, "The CLI run ended without an outcome.", code="claude_cli_crashed")
         req.context.usage = finished.usage
         req.context.finish_reason = finished.finish_reason
-        return completion_object(identity, kept, finished.finish_reason, finished.usage)
+        return completion_object(identity, kept, finished.finish_reason, finished.usage,
+                                 reasoning=reasoning if chat.reasoning.show else None)
 
 
 class ChatStream:
@@ -182,6 +187,10 @@ class ChatStream:
                         "stop", self.run.translator.partial_usage("".join(text)),
                         "stop_sequence", cut_short=True))
                     return
+            elif isinstance(event, ReasoningDelta) and self.chat.reasoning.show:
+                self.chunks_sent += 1
+                last_write = time.monotonic()
+                yield sse.event(self.factory.reasoning(event.text))
             elif isinstance(event, Finished):
                 tail = self.scanner.flush()
                 if tail:
