@@ -48,3 +48,18 @@ def test_describe_names_the_settings():
     text = describe(Invocation(model="sonnet", blocks=("hello",), **ASKED))
     assert text.endswith("effort high, thinking_display summarized")
     assert "effort" not in describe(Invocation(model="sonnet", blocks=("hello",)))
+
+
+def test_recorded_runs_that_differ_only_in_reasoning_get_their_own_names():
+    import hashlib
+
+    from proxy.runners.recording import default_name
+
+    plain = Invocation(model="sonnet", blocks=("hello",))
+    # Without reasoning settings the name is what it always was.
+    key = "\n".join(plain.stdin_lines()) + "sonnet"
+    assert default_name(plain) == "run-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+    names = {default_name(Invocation(model="sonnet", blocks=("hello",), **asked))
+             for asked in ({}, {"effort": "low"}, {"effort": "high"}, ASKED,
+                           {"thinking": "disabled"})}
+    assert len(names) == 5
