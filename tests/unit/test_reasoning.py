@@ -200,3 +200,24 @@ def test_a_reasoning_chunk():
     assert chunk["choices"] == [{"index": 0, "delta": {"reasoning_content": "Hmm."},
                                  "logprobs": None, "finish_reason": None}]
     assert chunk["usage"] is None
+
+
+def test_reasoning_content_sent_back_in_history_is_ignored():
+    # Clients may echo it; it is never made into a thinking block (the API would refuse a
+    # block without Claude's signature), and the history stays the one a kept process holds.
+    base = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "more"}]
+    echoed = [base[0], {**base[1], "reasoning_content": "I thought."}, base[2]]
+    svc = service()
+    plain = svc.prepare({"model": "sonnet", "messages": base}).invocation()
+    again = svc.prepare({"model": "sonnet", "messages": echoed}).invocation()
+    assert again == plain and again.history
+    assert "thinking" not in json.dumps([t.blocks for t in again.history])
+
+
+def test_a_warm_process_serves_only_requests_without_reasoning_settings():
+    from proxy.runners.pool import warm_can_serve
+
+    assert warm_can_serve(Invocation("sonnet"))
+    for asked in ({"effort": "low"}, {"thinking": "disabled"}, {"thinking_display": "summarized"}):
+        assert not warm_can_serve(Invocation("sonnet", **asked))
