@@ -137,8 +137,8 @@ PROBES: dict[str, Callable[["Context"], Request]] = {
     # reasoning
     "chat.reasoning_effort": _chat_probe("chat.reasoning_effort", lambda ctx: _hello(
         ctx, reasoning_effort="low")),
-    "chat.reasoning_effort_invalid": _chat_probe("chat.reasoning_effort_invalid", lambda ctx: _hello(
-        ctx, reasoning_effort="extreme")),
+    "chat.reasoning_effort_invalid": _chat_probe(
+        "chat.reasoning_effort_invalid", lambda ctx: _hello(ctx, reasoning_effort="extreme")),
     "chat.reasoning": _chat_probe("chat.reasoning", _reason),
     "chat.reasoning_stream": _chat_probe("chat.reasoning_stream", lambda ctx: _reason(
         ctx, stream=True, stream_options={"include_usage": True})),

@@ -2,9 +2,10 @@
 
 `match_on` names the fields that must be equal (or gives matcher functions of its own). The
 default compares what decides the answer: the model, the system prompt, the earlier turns (what
-the resumed session held), the user turn's text blocks, the output token limit and the reasoning
-settings (effort, thinking, thinking display). `argv`, `stdin` and `extra_env` can be added for a strict
-check that the proxy still invokes the CLI exactly as when the cassette was recorded.
+the resumed session held), the user turn's text blocks, the output token limit and the
+reasoning settings (effort, thinking, thinking display). `argv`, `stdin` and `extra_env` can be
+added for a strict check that the proxy still invokes the CLI exactly as when the cassette was
+recorded.
 """
 
 from __future__ import annotations

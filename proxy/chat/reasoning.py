@@ -1,4 +1,5 @@
-"""OpenAI's reasoning settings -> the CLI's (measured with CLI 2.1.332; docs/standin.md, "Thinking").
+"""OpenAI's reasoning settings -> the CLI's (measured with CLI 2.1.332; docs/standin.md,
+"Thinking").
 
 `reasoning_effort` becomes `--effort`, which the CLI sends as `output_config.effort` to the
 models that support it (5.x: every level; claude-opus-4-5: up to `high`; claude-sonnet-4-5 and

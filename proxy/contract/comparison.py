@@ -74,7 +74,8 @@ def extensions(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     the document's named schemas."""
     found: dict[str, dict[str, Any]] = {}
     for name, schema in doc["components"]["schemas"].items():
-        for prop, sub in (schema.get("properties") or {}).items() if isinstance(schema, dict) else ():
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        for prop, sub in (props or {}).items():
             if _is_extension(sub):
                 found.setdefault(name, {})[prop] = sub
     return found

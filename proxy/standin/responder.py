@@ -139,7 +139,9 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
         stop_sequence = scenario.stop_sequence if stop_reason == "stop_sequence" else None
 
     # No thinking block, no thinking tokens (thinking disabled).
-    thinking_tokens = scenario.thinking_tokens if shown is not None or scenario.thinking_tokens is None else 0
+    thinking_tokens = scenario.thinking_tokens
+    if shown is None and thinking_tokens is not None:
+        thinking_tokens = 0
     if cache_usage is None:
         usage = Usage(
             input_tokens=scenario.input_tokens,

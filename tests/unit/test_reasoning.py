@@ -98,7 +98,8 @@ def test_prepare_maps_reasoning_effort_onto_the_invocation():
 def test_without_an_ask_nothing_changes():
     assert prepare(service()).invocation() == Invocation(
         model="sonnet", blocks=("hi",), continuable=True)
-    assert prepare(service(), reasoning_effort=None, include_reasoning=None).reasoning == Reasoning()
+    asked_nothing = prepare(service(), reasoning_effort=None, include_reasoning=None)
+    assert asked_nothing.reasoning == Reasoning()
 
 
 @pytest.mark.parametrize("server, asked, shown", [
