@@ -31,6 +31,7 @@ NEVER_STOP = "zq-conformance-never-zq"
 TINY_PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
             "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 JSON_PROMPT = "Reply with a JSON object whose only key is \"greeting\" and whose value is \"hello\"."
+REASON_PROMPT = "Think it through, then answer with the number only: what is 17 * 3?"
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -58,6 +59,15 @@ def _repeat(ctx: "Context", content: Any, **extra: Any) -> dict[str, Any]:
     return _chat(ctx, messages=[{"role": "system", "content": REPEAT},
                                 {"role": "user", "content": content}],
                  temperature=0, max_tokens=200, **extra)
+
+
+def _reason(ctx: "Context", **extra: Any) -> dict[str, Any]:
+    """A question worth thinking about, asking to see the thinking: `include_reasoning` is the
+    field vLLM, Groq and OpenRouter take (OpenAI refuses it, which the checks skip). The token
+    budget leaves a reasoning model room to think."""
+    return _chat(ctx, messages=[{"role": "user", "content": REASON_PROMPT}],
+                 reasoning_effort="low", include_reasoning=True, max_completion_tokens=2000,
+                 **extra)
 
 
 def stop_word(text: str) -> str | None:
@@ -124,6 +134,14 @@ PROBES: dict[str, Callable[["Context"], Request]] = {
         user="conformance-suite")),
     "chat.unknown_field": _chat_probe("chat.unknown_field", lambda ctx: _hello(
         ctx, x_conformance_unknown_field={"nested": True})),
+    # reasoning
+    "chat.reasoning_effort": _chat_probe("chat.reasoning_effort", lambda ctx: _hello(
+        ctx, reasoning_effort="low")),
+    "chat.reasoning_effort_invalid": _chat_probe(
+        "chat.reasoning_effort_invalid", lambda ctx: _hello(ctx, reasoning_effort="extreme")),
+    "chat.reasoning": _chat_probe("chat.reasoning", _reason),
+    "chat.reasoning_stream": _chat_probe("chat.reasoning_stream", lambda ctx: _reason(
+        ctx, stream=True, stream_options={"include_usage": True})),
     # content
     "chat.parts": _chat_probe("chat.parts", lambda ctx: _repeat(
         ctx, [{"type": "text", "text": t} for t in PARTS])),

@@ -104,7 +104,8 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                           Limits(total=settings.timeout, idle=settings.idle_timeout),
                           max_messages=settings.max_messages,
                           max_prompt_chars=settings.max_prompt_chars,
-                          fallback_model=settings.fallback_model, plan=plan)
+                          fallback_model=settings.fallback_model, plan=plan,
+                          include_reasoning=settings.include_reasoning)
 
     pool_state = getattr(runner, "pool_state", None)  # a warm pool describes itself this way
     pool_state = pool_state if callable(pool_state) else None

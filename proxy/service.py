@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from proxy.chat.models import ModelCatalogue, ServedModel
+from proxy.chat.reasoning import EFFORTS, Reasoning
 from proxy.chat.render import Prompt, render
 from proxy.chat.response_format import ResponseFormat, response_format
 from proxy.conversations.history import FALLBACKS
@@ -40,12 +41,15 @@ class ChatRequest:
     messages: Sequence[dict[str, Any]] = ()  # as validated, to render again as a transcript
     tools: ToolRequest = ToolRequest()
     response_format: ResponseFormat | None = None
+    reasoning: Reasoning = Reasoning()
 
     def invocation(self) -> Invocation:
         return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
                           blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens,
                           fallback_model=self.fallback_model, images=self.prompt.images,
-                          history=self.prompt.history, owner=self.owner,
+                          history=self.prompt.history, effort=self.reasoning.effort,
+                          thinking=self.reasoning.thinking,
+                          thinking_display=self.reasoning.thinking_display, owner=self.owner,
                           continuable=self.prompt.fallback is None,
                           tools=self.tools.tools, tool_results=self.prompt.results,
                           parallel_calls=self.tools.parallel and not self.tools.legacy,
@@ -82,9 +86,10 @@ class ChatService:
     def __init__(self, models: ModelCatalogue, runner: Runner, limiter: ConcurrencyLimiter,
                  limits: Limits, *, max_messages: int = 2048,
                  max_prompt_chars: int = 4 * 1024 * 1024, fallback_model: str = "",
-                 plan: PlanObserver | None = None) -> None:
+                 plan: PlanObserver | None = None, include_reasoning: bool = False) -> None:
         self.models = models
         self.plan = plan  # told each run's plan state (proxy/plan.py)
+        self.include_reasoning = include_reasoning  # for requests that do not say
         self.fallback_model = models.cli_name(fallback_model) or None
         self.runner = runner
         self.limiter = limiter
@@ -109,6 +114,8 @@ class ChatService:
             raise _unsupported("logprobs", "logprobs are not available through the Claude Code CLI.")
         if "audio" in (body.get("modalities") or []) or body.get("audio"):
             raise _unsupported("modalities", "Audio output is not supported.")
+
+        reasoning = self._reasoning(body)
 
         prompt = render(messages)
         if prompt.fallback is not None:
@@ -137,8 +144,16 @@ class ChatService:
                            include_usage=bool(body.get("stream") and options.get("include_usage")),
                            stops=tuple(s for s in stops if s), max_output_tokens=max_tokens,
                            fallback_model=self.fallback_model, owner=owner, messages=messages,
-                           tools=tools, response_format=structured)
+                           tools=tools, response_format=structured, reasoning=reasoning)
 
+    def _reasoning(self, body: dict[str, Any]) -> Reasoning:
+        effort = body.get("reasoning_effort")
+        if effort is not None and effort not in EFFORTS:  # the contract's enum says the same
+            raise ProxyError(400, f"Invalid 'reasoning_effort': {effort!r}; expected one of "
+                                  f"{', '.join(EFFORTS)}.", param="reasoning_effort",
+                             code="invalid_value")
+        show = body.get("include_reasoning")
+        return Reasoning.of(effort, self.include_reasoning if show is None else bool(show))
 
     def _fell_back(self, reason: str, logged: bool = False) -> None:
         if not logged:

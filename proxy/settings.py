@@ -51,6 +51,9 @@ class Settings:
     fallback_model: str = _opt("", "Model the CLI switches to when the requested one is "
                                    "overloaded (its --fallback-model), e.g. sonnet; empty: none. "
                                    "Raises cli_max_retries to at least 2, which it needs.")
+    include_reasoning: bool = _opt(False, "Show Claude's thinking (as reasoning_content) to "
+                                          "requests that do not say (their include_reasoning); "
+                                          "it turns on the CLI's thinking summaries.")
     cli_max_retries: int = _opt(1, "CLAUDE_CODE_MAX_RETRIES for the CLI: its own retry loop takes "
                                    "about 3 minutes at the default of 10, so keep it low.")
     work_dir: str = _opt("", "Directory for per-request working and temporary directories "

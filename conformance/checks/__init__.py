@@ -8,8 +8,8 @@ from fnmatch import fnmatchcase
 
 from conformance.checks.base import AREAS, Check
 
-_MODULES = ("models", "completion", "streaming", "parameters", "content", "errors", "headers",
-            "fuzz")
+_MODULES = ("models", "completion", "streaming", "parameters", "content", "reasoning", "errors",
+            "headers", "fuzz")
 
 
 def catalogue() -> list[Check]:

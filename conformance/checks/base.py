@@ -27,6 +27,7 @@ AREAS = {
     "streaming": "Streaming (SSE framing and chunks)",
     "parameters": "Request parameters",
     "content": "Content parts, roles and unicode",
+    "reasoning": "Reasoning: reasoning_effort, reasoning_content, reasoning tokens",
     "errors": "Errors and the OpenAI error envelope",
     "headers": "Headers and authentication",
     "fuzz": "Fuzzing from the OpenAPI document (schemathesis)",

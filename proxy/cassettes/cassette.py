@@ -72,6 +72,10 @@ class RecordedInvocation:
     images: tuple[tuple[int, Text], ...] = ()  # (the block each comes before, its source)
     # The earlier turns the run resumed: (role, its content blocks as canonical JSON).
     history: tuple[tuple[str, tuple[Text, ...]], ...] = ()
+    # Reasoning settings (Invocation.effort, thinking, thinking_display); None: the CLI's own.
+    effort: str | None = None
+    thinking: str | None = None
+    thinking_display: str | None = None
 
     @classmethod
     def of(cls, invocation: Invocation, argv: list[str] | None = None) -> "RecordedInvocation":
@@ -85,7 +89,9 @@ class RecordedInvocation:
                    stdin=tuple(Text.of(line) for line in invocation.stdin_lines()),
                    images=tuple((i, Text.of(source)) for i, source in invocation.images),
                    history=tuple((t.role, tuple(Text.of(b) for b in t.blocks))
-                                 for t in invocation.history))
+                                 for t in invocation.history),
+                   effort=invocation.effort, thinking=invocation.thinking,
+                   thinking_display=invocation.thinking_display)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 `match_on` names the fields that must be equal (or gives matcher functions of its own). The
 default compares what decides the answer: the model, the system prompt, the earlier turns (what
-the resumed session held), the user turn's text blocks and the output token limit. `argv`, `stdin` and `extra_env` can be added for a strict
-check that the proxy still invokes the CLI exactly as when the cassette was recorded.
+the resumed session held), the user turn's text blocks, the output token limit and the
+reasoning settings (effort, thinking, thinking display). `argv`, `stdin` and `extra_env` can be
+added for a strict check that the proxy still invokes the CLI exactly as when the cassette was
+recorded.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ def _max_output_tokens(inv: Invocation, rec: RecordedInvocation) -> bool:
     return inv.max_output_tokens == rec.max_output_tokens
 
 
+def _reasoning(inv: Invocation, rec: RecordedInvocation) -> bool:
+    """reasoning_effort and the ask to see the thinking, as the CLI was told them."""
+    return (inv.effort, inv.thinking, inv.thinking_display) == (
+        rec.effort, rec.thinking, rec.thinking_display)
+
+
 def _extra_env(inv: Invocation, rec: RecordedInvocation) -> bool:
     return dict(inv.extra_env) == dict(rec.extra_env)
 
@@ -65,12 +73,13 @@ MATCHERS: dict[str, MatcherFn] = {
     "blocks": _blocks,
     "history": _history,
     "max_output_tokens": _max_output_tokens,
+    "reasoning": _reasoning,
     "extra_env": _extra_env,
     "argv": _argv,
     "stdin": _stdin,
 }
 DEFAULT_MATCH_ON: tuple[str, ...] = ("model", "system_prompt", "history", "blocks",
-                                     "max_output_tokens")
+                                     "max_output_tokens", "reasoning")
 STRICT_MATCH_ON: tuple[str, ...] = tuple(MATCHERS)
 
 
@@ -140,4 +149,7 @@ def describe(invocation: Invocation) -> str:
             + (f"{len(invocation.history)} earlier turn(s), " if invocation.history else "") +
             f"{len(invocation.blocks)} block(s) of {len(text)} chars starting {preview!r}, "
             + (f"{len(invocation.images)} image(s), " if invocation.images else "") +
-            f"max_output_tokens {invocation.max_output_tokens}")
+            f"max_output_tokens {invocation.max_output_tokens}"
+            + "".join(f", {name} {getattr(invocation, name)}"
+                      for name in ("effort", "thinking", "thinking_display")
+                      if getattr(invocation, name) is not None))

@@ -82,6 +82,7 @@ def _recording_json(rec: Recording) -> dict[str, Any]:
 
 
 LISTED = ("blocks", "images", "history", "stdin")  # written one item per line
+REASONING = ("effort", "thinking", "thinking_display")
 
 
 def _block_json(block: Text) -> Any:
@@ -105,6 +106,9 @@ def _invocation_json(inv: RecordedInvocation) -> dict[str, Any]:
     if inv.history:  # likewise: one-turn cassettes have none
         out["history"] = [{"role": role, "content": [_block_json(b) for b in blocks]}
                           for role, blocks in inv.history]
+    for name in REASONING:  # likewise: only what a request set
+        if getattr(inv, name) is not None:
+            out[name] = getattr(inv, name)
     return {**out, "max_output_tokens": inv.max_output_tokens, "extra_env": dict(inv.extra_env),
             "argv": list(inv.argv), "stdin": [_text_json(s) for s in inv.stdin]}
 
@@ -150,6 +154,12 @@ def _text(value: Any, where: str) -> Text:
             and isinstance(value.get("chars"), int):
         return Text(None, value["chars"], value["sha256"], str(value.get("head", "")))
     raise CassetteFormatError(f"{where}: expected a string or a digest object")
+
+
+def _optional_str(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise CassetteFormatError(f"{where}: expected a string")
 
 
 def is_cassette(data: Any) -> bool:
@@ -199,7 +209,8 @@ def from_data(data: Any, name: str) -> Cassette:
                              for e in inv.get("images") or []),
                 history=tuple((str(t["role"]), tuple(_block(b, f"{name}: history")
                                                      for b in t["content"]))
-                              for t in inv.get("history") or [])),
+                              for t in inv.get("history") or []),
+                **{key: _optional_str(inv.get(key), f"{name}: {key}") for key in REASONING}),
             stdout=stdout,
             offsets=offsets or (0.0,) * len(stdout),
             exit_offset=(timing.get("exit") or 0) / 1000.0,

@@ -119,6 +119,10 @@ class ChunkFactory:
     def refusal(self, text: str) -> dict[str, Any]:
         return self._chunk([self._choice({"refusal": text})])
 
+    def reasoning(self, text: str) -> dict[str, Any]:
+        """Thinking, for a client that asked (`reasoning_content`, as vLLM and DeepSeek send it)."""
+        return self._chunk([self._choice({"reasoning_content": text})])
+
     def finish(self, finish_reason: str) -> dict[str, Any]:
         return self._chunk([self._choice({}, finish_reason)])
 
@@ -154,9 +158,14 @@ class Call:
 
 def completion_object(identity: CompletionIdentity, text: str, finish_reason: str,
                       usage: Usage, calls: Sequence[Call] = (),
-                      legacy: bool = False, refusal: str | None = None) -> dict[str, Any]:
+                      legacy: bool = False, refusal: str | None = None,
+                      reasoning: str | None = None) -> dict[str, Any]:
+    """`reasoning`: the thinking for a client that asked to see it ("" when there was none,
+    given as null); None when it did not ask, and then the message has no such field."""
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None,
                                "annotations": []}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning or None
     if refusal is not None:  # the model declined the requested format
         message["content"], message["refusal"] = None, refusal
     if calls:

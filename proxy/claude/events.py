@@ -96,6 +96,13 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta(Activity):
+    """Thinking text (a `thinking_delta`): activity to whoever does not show it, and the
+    client's `reasoning_content` when it asked (proxy/chat/reasoning.py)."""
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class Finished:
     finish_reason: str
     usage: Usage
@@ -131,8 +138,8 @@ class ToolCallEnd:
     arguments: str       # the whole arguments text
 
 
-Event = Union[Started, TextDelta, Revision, Activity, Finished, Failed, ToolCallStart,
-              ToolCallArguments, ToolCallEnd, Refusal]
+Event = Union[Started, TextDelta, Revision, Activity, ReasoningDelta, Finished, Failed,
+              ToolCallStart, ToolCallArguments, ToolCallEnd, Refusal]
 
 STRUCTURED_OUTPUT = "StructuredOutput"  # the CLI's tool for --json-schema
 
@@ -172,6 +179,9 @@ class EventTranslator:
         self._messages_with_deltas: set[str] = set()
         self._message_id: str | None = None
         self._start_usage: dict[str, Any] = {}
+        self._reasoning_messages: set[str] = set()  # messages whose thinking was streamed
+        self._emitted_reasoning = False
+        self._reasoning_separator = False
 
     def feed(self, line: str) -> list[Event]:
         if self.done or not line.strip():
@@ -299,6 +309,9 @@ class EventTranslator:
                 return out
             if self._emitted_text:
                 self._need_separator = True
+            block = event.get("content_block") or {}
+            if block.get("type") == "thinking" and self._emitted_reasoning:
+                self._reasoning_separator = True
             if block.get("type") != "text":
                 out.append(Activity(str(block.get("type"))))
             elif block.get("text"):
@@ -320,6 +333,8 @@ class EventTranslator:
                 self._arguments[call] += piece
                 if piece:
                     out.append(ToolCallArguments(call, piece))
+            elif delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                out.extend(self._reasoning(delta["thinking"], self._message_id))
             else:
                 out.append(Activity(str(delta.get("type"))))
         elif etype == "content_block_stop" and self._structured_block is not None \
@@ -396,6 +411,17 @@ class EventTranslator:
         out.append(TextDelta(text))
         return out
 
+    def _reasoning(self, text: str, message_id: str | None) -> list[Event]:
+        if not text:
+            return []
+        if message_id:
+            self._reasoning_messages.add(message_id)
+        if self._reasoning_separator:  # a later thinking block (another model call)
+            self._reasoning_separator = False
+            text = "\n\n" + text
+        self._emitted_reasoning = True
+        return [ReasoningDelta("thinking_delta", text=text)]
+
     def _replace(self, text: str) -> list[Event]:
         """Text of the message that replaces an abandoned one (see the module docstring)."""
         self._need_separator = False
@@ -440,16 +466,19 @@ class EventTranslator:
     def _assistant(self, message: dict) -> list[Event]:
         # Text normally arrived as deltas already; a message that had none (output without
         # partial events) still reaches the client, once.
-        if message.get("model") == "<synthetic>" or message.get("id") in self._messages_with_deltas:
+        if message.get("model") == "<synthetic>":
             return []
+        out_reasoning = self._assistant_reasoning(message)
+        if message.get("id") in self._messages_with_deltas:
+            return out_reasoning
         blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
         texts = [b.get("text") for b in blocks if b.get("type") == "text" and b.get("text")]
         uses = [b for b in blocks if b.get("type") == "tool_use"
                 and not (self.structured is not None and b.get("name") == STRUCTURED_OUTPUT)]
         if not texts and not uses:
-            return []
+            return out_reasoning
         self._messages_with_deltas.add(message.get("id"))
-        out: list[Event] = []
+        out: list[Event] = out_reasoning
         for text in texts:
             if self._emitted_text:
                 self._need_separator = True
@@ -467,6 +496,21 @@ class EventTranslator:
             self.done = True
             out.append(Finished("tool_calls", Usage.from_anthropic(message.get("usage")),
                                 "tool_use"))
+        return out
+
+    def _assistant_reasoning(self, message: dict) -> list[Event]:
+        """The thinking of a message that streamed none (the CLI's non-streaming retry). Shown
+        reasoning cannot be withdrawn, so a retried answer's thinking follows what was sent."""
+        message_id = message.get("id")
+        if message_id in self._reasoning_messages:
+            return []
+        out: list[Event] = []
+        for block in message.get("content") or []:
+            if isinstance(block, dict) and block.get("type") == "thinking" \
+                    and isinstance(block.get("thinking"), str) and block["thinking"]:
+                if self._emitted_reasoning:
+                    self._reasoning_separator = True
+                out.extend(self._reasoning(block["thinking"], message_id))
         return out
 
     def _result(self, obj: dict) -> list[Event]:

@@ -92,6 +92,11 @@ class Invocation:
     # Structured output: the schema of the CLI's StructuredOutput tool (proxy/chat/
     # response_format.py), canonical JSON.
     json_schema: str | None = None
+    # Reasoning (proxy/chat/reasoning.py): the CLI's --effort (low|medium|high|xhigh|max),
+    # --thinking (disabled) and --thinking-display (summarized); None leaves the CLI's default.
+    effort: str | None = None
+    thinking: str | None = None
+    thinking_display: str | None = None
     # -- not part of what the run does; how the proxy manages it ----------------------------
     owner: str = field(default="", compare=False)  # the API key the conversation belongs to
     # The conversation is native, so the process may be kept to continue it.
@@ -130,6 +135,10 @@ class Invocation:
         # The CLI refuses a fallback equal to the model; then there is simply none.
         if self.fallback_model and self.fallback_model != self.model:
             argv += ["--fallback-model", self.fallback_model]
+        for flag, value in (("--effort", self.effort), ("--thinking", self.thinking),
+                            ("--thinking-display", self.thinking_display)):
+            if value:
+                argv += [flag, value]
         return argv
 
     @property

@@ -10,7 +10,9 @@ an official alternative of the same type. An official `allOf` is merged property
 a later part's declaration replacing an earlier one: that is how the SDK generators read
 `CreateChatCompletionRequest` (strictly intersecting the parts would, for instance, forbid
 `top_logprobs: null`, which the request's own declaration and the SDKs allow).
-Schemas marked `x-origin: claude-max-api` are the project's own and are not compared.
+Schemas marked `x-origin: claude-max-api` are the project's own and are not compared, and so
+are properties marked `x-extension: true` (`extensions()` lists them): fields other servers add
+too, which the official schemas lack. An extension may not reuse an official property's name.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from proxy.contract.official import official_schemas
 from proxy.contract.validation import json_type
 
 OWN_MARKER = ("x-origin", "claude-max-api")
+EXTENSION_MARKER = "x-extension"
 _OURS_PREFIX = "#/components/schemas/"
 _OFFICIAL_PREFIX = "#/$defs/"
 _NUMERIC = ("integer", "number")
@@ -64,6 +67,22 @@ def contradictions(doc: dict[str, Any], official: dict[str, Any] | None = None) 
         if name in theirs_all:
             problems += walker.compare(ours[name], theirs_all[name], name)
     return problems
+
+
+def extensions(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{schema name: {property: its schema}} of every property marked `x-extension: true` on
+    the document's named schemas."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, schema in doc["components"]["schemas"].items():
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        for prop, sub in (props or {}).items():
+            if _is_extension(sub):
+                found.setdefault(name, {})[prop] = sub
+    return found
+
+
+def _is_extension(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get(EXTENSION_MARKER) is True
 
 
 def _official_for(names: list[str], ours: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +190,11 @@ class _Walker:
         their_extra = theirs.get("additionalProperties", True)
         their_extra = True if their_extra == {} else their_extra
         for name, schema in mine.get("properties", {}).items():
+            if _is_extension(schema):
+                if name in their_props:
+                    problems.append(f"{where}.{name}: an extension with the name of an official "
+                                    f"property")
+                continue
             if name in their_props:
                 problems += self.compare(schema, their_props[name], f"{where}.{name}")
             elif their_extra is False:

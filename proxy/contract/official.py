@@ -15,6 +15,11 @@ to `anyOf [{...}, {type: null}]`; point `#/components/schemas/X` at `#/$defs/X`.
 
 Profiles: "strict" is the official schemas as they are; "lenient" drops `refusal` and
 `logprobs` from the `required` lists of a completion, which real servers omit.
+
+`closed_validator()` is stricter still, for judging this project's own answers: the official
+schemas accept any property they do not name, so there every object is closed to the
+properties the official spec names plus the extensions the caller declares (the document's
+`x-extension` properties, e.g. `reasoning_content`), and nothing else.
 """
 
 from __future__ import annotations
@@ -293,6 +298,48 @@ def official_validator(name: str, profile: str = "strict") -> Draft202012Validat
 def _official_validator(name: str, profile: str) -> Draft202012Validator:
     bundle = official_schemas([name], profile)
     return Draft202012Validator({**bundle, "$ref": _DEFS_PREFIX + name})
+
+
+def closed_validator(name: str, extensions: dict[str, dict[str, Any]] | None = None,
+                     profile: str = "strict") -> Draft202012Validator:
+    """A validator for one official schema in which every object accepts only the properties
+    the official spec names, plus `extensions` ({schema name: {property: schema}}; each schema
+    self-contained, no `$ref`)."""
+    return _closed_validator(name, profile, json.dumps(extensions or {}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=32)
+def _closed_validator(name: str, profile: str, extensions_json: str) -> Draft202012Validator:
+    bundle = official_schemas([name], profile)
+    defs = bundle["$defs"]
+    for schema in defs.values():
+        _close(schema)
+    for schema_name, props in json.loads(extensions_json).items():
+        if schema_name in defs:
+            defs[schema_name].setdefault("properties", {}).update(props)
+    return Draft202012Validator({**bundle, "$ref": _DEFS_PREFIX + name})
+
+
+def _close(schema: Any) -> None:
+    """additionalProperties false on every object schema that names its properties and says
+    nothing about others (the response schemas use no allOf, which this would break)."""
+    if not isinstance(schema, dict):
+        return
+    if "allOf" in schema:
+        raise ValueError("closing a schema with allOf would refuse its parts' properties")
+    if "properties" in schema and "additionalProperties" not in schema \
+            and "patternProperties" not in schema:
+        schema["additionalProperties"] = False
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            for sub in value.values():
+                _close(sub)
+        elif key in _SCHEMA_LISTS and isinstance(value, list) or key in _SCHEMA_ONE \
+                and isinstance(value, list):
+            for sub in value:
+                _close(sub)
+        elif key in _SCHEMA_ONE:
+            _close(value)
 
 
 # ---------------------------------------------------------------------------- vendoring

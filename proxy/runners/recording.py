@@ -56,6 +56,10 @@ class InvocationWithArgs(Invocation):
 
 def default_name(invocation: Invocation) -> str:
     key = "\n".join(invocation.stdin_lines()) + invocation.model + invocation.system_prompt
+    # Reasoning settings only when set, so the names of runs without them stay what they were.
+    key += "".join(f"\n{name}={getattr(invocation, name)}"
+                   for name in ("effort", "thinking", "thinking_display")
+                   if getattr(invocation, name) is not None)
     return "run-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 

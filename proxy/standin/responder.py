@@ -57,6 +57,10 @@ def invalid_request(body: dict[str, Any]) -> str | None:
     Empty and whitespace-only text blocks in `messages` (the messages as the API words them).
     Which characters the API counts as whitespace is not documented: Unicode's are used here.
     """
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("display") == "highlights":
+        # The CLI's own help: the API takes `highlights` only from sessions Anthropic hosts.
+        return "thinking.display: 'highlights' is not available for this request"
     for message in body.get("messages") or []:
         content = message.get("content") if isinstance(message, dict) else None
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
@@ -68,6 +72,26 @@ def invalid_request(body: dict[str, Any]) -> str | None:
                 if not block["text"].strip():
                     return "messages: text content blocks must contain non-whitespace text"
     return None
+
+
+def thinking_text(scenario: Scenario, thinking: Any) -> str | None:
+    """The text of the thinking block the request's `thinking` setting gets; None: no block.
+
+    As the API: none when thinking is `disabled`; `display: omitted` keeps the block and its
+    signature but not the text; `updates` shows the scenario's progress notes. A request with no
+    `thinking` setting (the CLI always sends one) gets the text, so direct test requests need not
+    name one (docs/standin.md, "Thinking")."""
+    if scenario.thinking is None:
+        return None
+    thinking = thinking if isinstance(thinking, dict) else {}
+    if thinking.get("type") == "disabled":
+        return None
+    display = thinking.get("display")
+    if display == "omitted":
+        return ""
+    if display == "updates" and scenario.thinking_updates is not None:
+        return scenario.thinking_updates
+    return scenario.thinking
 
 
 def should_fail(scenario: Scenario, model: str, failures_so_far: int) -> bool:
@@ -98,8 +122,9 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
     values = {"echo": last_user_text(messages), "model": model, "tool_result": "\n".join(tool_results)}
 
     blocks: list[Block] = []
-    if scenario.thinking is not None:
-        blocks.append(ThinkingBlock(scenario.thinking, stable_id("sig_standin_", scenario_name, call_index, 32)))
+    shown = thinking_text(scenario, body.get("thinking"))
+    if shown is not None:
+        blocks.append(ThinkingBlock(shown, stable_id("sig_standin_", scenario_name, call_index, 32)))
     calls = scenario.calls
     wanted = scenario.tool_use_when is None or scenario.tool_use_when in values["echo"]
     failed = last_tool_result_failed(messages)
@@ -123,12 +148,17 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
         stop_reason = scenario.stop_reason
         stop_sequence = scenario.stop_sequence if stop_reason == "stop_sequence" else None
 
+    # No thinking block, no thinking tokens (thinking disabled).
+    thinking_tokens = scenario.thinking_tokens
+    if shown is None and thinking_tokens is not None:
+        thinking_tokens = 0
     if cache_usage is None:
         usage = Usage(
             input_tokens=scenario.input_tokens,
             cache_creation_input_tokens=scenario.cache_creation_input_tokens,
             cache_read_input_tokens=scenario.cache_read_input_tokens,
             output_tokens=scenario.output_tokens,
+            thinking_tokens=thinking_tokens,
         )
     else:
         usage = Usage(
@@ -137,6 +167,7 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
             cache_read_input_tokens=cache_usage.cache_read_input_tokens,
             output_tokens=scenario.output_tokens,
             cache_creation=(cache_usage.ephemeral_5m_input_tokens, cache_usage.ephemeral_1h_input_tokens),
+            thinking_tokens=thinking_tokens,
         )
     message = Message(msg_id, model, tuple(blocks), stop_reason, stop_sequence, usage)
     return Answer(message=message, request_id=stable_id("req_standin_", scenario_name, call_index))

@@ -48,7 +48,15 @@ class Scenario:
     # --- the answer ---------------------------------------------------------------------------
     reply_text: str = "Hello from the stand-in."
     split: int = 6  # characters per text/thinking/input_json delta (>= 1)
-    thinking: str | None = None  # a thinking block (thinking_delta + signature_delta) first
+    # A thinking block (thinking_delta + signature_delta) first, as the request's `thinking` asks:
+    # none when it is absent or `disabled`; this text with display `summarized` (or none given).
+    thinking: str | None = None
+    # What display `updates` shows (the API's short progress notes; "" hides the reasoning).
+    # None: the same as `summarized`, so scenarios that predate display modes are unchanged.
+    thinking_updates: str | None = None
+    # Reported as usage.output_tokens_details.thinking_tokens (the thinking-token-count beta
+    # the CLI sends); None: not reported.
+    thinking_tokens: int | None = None
     tool_use: ToolUse | None = None
     # Several calls in one message (parallel calls; `tool_use`, if set, comes first).
     tool_uses: tuple[ToolUse, ...] = ()
@@ -103,7 +111,8 @@ class Scenario:
             raise ValueError(f"stop_reason must be one of {STOP_REASONS}, not {self.stop_reason!r}")
         if self.fail_status is not None and not 400 <= self.fail_status <= 599:
             raise ValueError("fail_status must be an HTTP error status (400-599)")
-        for name in ("fail_count", "hang_after_events", "abort_after_events", "error_event_after"):
+        for name in ("fail_count", "hang_after_events", "abort_after_events", "error_event_after",
+                     "thinking_tokens"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0")

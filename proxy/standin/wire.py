@@ -68,6 +68,8 @@ class Usage:
     # also carries `cache_creation`, and message_delta repeats the (cumulative) input counts, as
     # the real API's do. None keeps the fixed-usage shape the recorded fixtures hold.
     cache_creation: tuple[int, int] | None = None
+    # usage.output_tokens_details.thinking_tokens at the end of the message; None: not reported.
+    thinking_tokens: int | None = None
 
     def start(self) -> dict[str, Any]:
         """The usage of message_start: output is not known yet, the API reports 1."""
@@ -76,12 +78,17 @@ class Usage:
     def delta(self) -> dict[str, Any]:
         """The usage of message_delta."""
         if self.cache_creation is None:
-            return {"output_tokens": self.output_tokens}
-        return {**self._input(), "output_tokens": self.output_tokens}
+            return {"output_tokens": self.output_tokens, **self._details()}
+        return {**self._input(), "output_tokens": self.output_tokens, **self._details()}
 
     def final(self) -> dict[str, Any]:
         """The usage of a whole message (the non-streaming body; what RecordedRequest keeps)."""
-        return {**self._input(), "output_tokens": self.output_tokens}
+        return {**self._input(), "output_tokens": self.output_tokens, **self._details()}
+
+    def _details(self) -> dict[str, Any]:
+        if self.thinking_tokens is None:
+            return {}
+        return {"output_tokens_details": {"thinking_tokens": self.thinking_tokens}}
 
     def _input(self) -> dict[str, Any]:
         out: dict[str, Any] = {

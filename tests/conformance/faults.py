@@ -56,6 +56,12 @@ FAULT_FOR = {
     "content.unicode.stream_roundtrip": "nfd",
     "content.roles.developer": "reject_developer",
     "content.multi_turn": "reject_assistant",
+    # reasoning
+    "reasoning.effort.accepted": "reasoning_effort_500",
+    "reasoning.effort.invalid": "reasoning_effort_unchecked",
+    "reasoning.content.separate": "reasoning_in_content",
+    "reasoning.content.stream": "reasoning_after_content",
+    "reasoning.tokens.counted": "reasoning_tokens_missing",
     # errors
     "errors.malformed_json": "bad_json_500",
     "errors.content_type": "accept_text_plain",

@@ -27,6 +27,7 @@ CREATED = 1_750_000_000
 MAX_BODY = 8 * 1024 * 1024
 GREETING = "Hello! This is the reference server."
 COUNT = " ".join(str(i) for i in range(1, 21))
+REASONING = "Seventeen times three: ten threes are 30, seven threes are 21, together 51."
 
 FAULTS = frozenset({
     "models_html", "models_no_created", "models_hide_model", "retrieve_missing", "retrieve_any",
@@ -43,6 +44,8 @@ FAULTS = frozenset({
     "error_type_wrong", "unknown_model_400", "unknown_model_no_code", "stream_error_in_band",
     "no_body_limit", "route_404_html", "method_405_plain", "sse_cacheable", "no_request_id",
     "auth_optional", "auth_any_key", "error_plain_text",
+    "reasoning_effort_500", "reasoning_effort_unchecked", "reasoning_in_content",
+    "reasoning_after_content", "reasoning_tokens_missing",
 })
 
 
@@ -188,6 +191,9 @@ class ReferenceApp:
         if self.b.has("no_temperature_range") and isinstance(body, dict) \
                 and isinstance(body.get("temperature"), (int, float)):
             checked = {**body, "temperature": 1}
+        if self.b.has("reasoning_effort_unchecked") and isinstance(body, dict) \
+                and isinstance(body.get("reasoning_effort"), str):
+            checked = {**checked, "reasoning_effort": "low"}
         issue = self.validator.validate("CreateChatCompletionRequest", checked)
         if issue is not None:
             raise HTTPFailure(400, issue.message, param=issue.param, code=issue.code)
@@ -221,6 +227,8 @@ class ReferenceApp:
             raise HTTPFailure(400, "seed is not supported", param="seed")
         if body.get("tools") and self.b.has("tools_500"):
             raise RuntimeError("tools")
+        if body.get("reasoning_effort") and self.b.has("reasoning_effort_500"):
+            raise RuntimeError("reasoning_effort")
         messages = body["messages"]
         for message in messages:
             if message["role"] == "developer" and self.b.has("reject_developer"):
@@ -250,15 +258,22 @@ class ReferenceApp:
             stops = []
         if stream and self.b.has("stream_ignores_stop"):
             stops = []
-        n = body.get("n") or 1
+        n = int(body.get("n") or 1)  # JSON Schema counts 2.0 as an integer too
         if self.b.has("n_ignored"):
             n = 1
         text = self.answer(body, messages)
         results = [self.generate(text, limit, stops) for _ in range(n)]
         prompt_tokens = sum(len(_text(m).split()) for m in messages)
+        # It thinks when asked to show it (and not told `none`); its thinking counts as output.
+        reasoning = REASONING if body.get("include_reasoning") is True \
+            and body.get("reasoning_effort") != "none" else None
+        if reasoning and self.b.has("reasoning_in_content"):
+            results = [([f"<think>{reasoning}</think>", *pieces], finish)
+                       for pieces, finish in results]
+            reasoning = None
         if stream:
-            return self.stream(body, results, prompt_tokens)
-        return self.completion(body, results, prompt_tokens)
+            return self.stream(body, results, prompt_tokens, reasoning)
+        return self.completion(body, results, prompt_tokens, reasoning)
 
     def answer(self, body: dict, messages: list) -> str:
         fmt = body.get("response_format")
@@ -277,6 +292,8 @@ class ReferenceApp:
             text = "\n".join(parts)
         elif "Count from 1 to 20" in _text(last):
             text = COUNT
+        elif "what is 17 * 3?" in _text(last):
+            text = "51"
         else:
             text = GREETING
         if self.b.has("mojibake"):
@@ -306,15 +323,23 @@ class ReferenceApp:
                 "created": CREATED * 1000 + 123 if self.b.has("created_ms") else _now(),
                 "model": "some-other-model" if self.b.has("wrong_model_echo") else MODEL}
 
-    def usage(self, prompt: int, completion: int) -> dict:
+    def usage(self, prompt: int, completion: int, reasoning: str | None = None) -> dict:
+        thought = len(reasoning.split()) if reasoning else 0
+        completion += thought
         total = prompt + completion + (5 if self.b.has("usage_bad_total") else 0)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+        if thought and not self.b.has("reasoning_tokens_missing"):
+            usage["completion_tokens_details"] = {"reasoning_tokens": thought}
+        return usage
 
-    def completion(self, body: dict, results: list, prompt_tokens: int) -> tuple[int, list, bytes]:
+    def completion(self, body: dict, results: list, prompt_tokens: int,
+                   reasoning: str | None = None) -> tuple[int, list, bytes]:
         choices = []
         for index, (pieces, finish) in enumerate(results):
             message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces),
                                        "refusal": None}
+            if reasoning:
+                message["reasoning_content"] = reasoning
             if body.get("tools") and body.get("tool_choice") != "none":
                 name = body["tools"][0].get("function", {}).get("name", "tool")
                 message["content"] = None
@@ -331,11 +356,12 @@ class ReferenceApp:
             choices.append(choice)
         completion_tokens = max(1, sum(len(p) for p, _ in results))
         out = {**self.identity(), "object": "chat.completion", "choices": choices,
-               "usage": self.usage(prompt_tokens, completion_tokens)}
+               "usage": self.usage(prompt_tokens, completion_tokens, reasoning)}
         kind = "text/plain" if self.b.has("chat_text_plain") else "application/json"
         return 200, [("Content-Type", kind)], json.dumps(out, ensure_ascii=False).encode()
 
-    def stream(self, body: dict, results: list, prompt_tokens: int) -> tuple[int, list, Iterator]:
+    def stream(self, body: dict, results: list, prompt_tokens: int,
+               reasoning: str | None = None) -> tuple[int, list, Iterator]:
         options = body.get("stream_options") or {}
         include_usage = options.get("include_usage") is True or self.b.has("usage_always")
         identity = self.identity()
@@ -359,9 +385,13 @@ class ReferenceApp:
         def events() -> Iterator[bytes]:
             if b.has("sse_bad_line"):
                 yield b"garbage-without-a-colon\n\n"
+            thoughts = _pieces(reasoning or "")
             for index, (pieces, finish) in enumerate(results):
                 role = {} if b.has("no_role") else {"role": "assistant"}
                 yield chunk([choice(index, {**role, "content": ""})])
+                if not b.has("reasoning_after_content"):
+                    for thought in thoughts:
+                        yield chunk([choice(index, {"reasoning_content": thought})])
                 if b.has("stream_differs"):
                     pieces = pieces[:-1]
                 if not b.has("stream_empty_content"):
@@ -373,13 +403,17 @@ class ReferenceApp:
                                     "utf-8", errors="replace")})])
                             continue
                         yield chunk([choice(index, {"content": piece})])
+                if b.has("reasoning_after_content"):
+                    for thought in thoughts:
+                        yield chunk([choice(index, {"reasoning_content": thought})])
                 if finish == "length" and b.has("stream_length_as_stop"):
                     finish = "stop"
                 yield chunk([choice(index, {}, finish)])
                 if b.has("double_finish"):
                     yield chunk([choice(index, {}, finish)])
             if include_usage:
-                usage = self.usage(prompt_tokens, max(1, sum(len(p) for p, _ in results)))
+                usage = self.usage(prompt_tokens, max(1, sum(len(p) for p, _ in results)),
+                                   reasoning)
                 usage_choices = [choice(0, {})] if b.has("usage_in_choice_chunk") else []
                 yield chunk(usage_choices, usage)
             if not b.has("no_done"):

@@ -15,6 +15,9 @@ class Answer:
     content: object  # a str, or ECHO
     finish_reason: str = "stop"
     usage: tuple[int, int] = (100, 12)  # prompt_tokens, completion_tokens
+    # reasoning_content: None when not asked (no such field), "" for null, else the thinking.
+    reasoning: str | None = None
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ EXPECTED: dict[str, object] = {
     "stop_client_sequence": Answer("one two three four five ", usage=(100, 6)),
     "stop_upstream_sequence": Answer("Something."),
     "thinking": Answer("17 * 3 = 51."),
+    "reasoning_effort_high": Answer("144.", usage=(100, 20), reasoning_tokens=14),
+    "reasoning_shown": Answer("144.", usage=(100, 20), reasoning_tokens=14,
+                              reasoning="12 * 12: 10 * 12 + 2 * 12 = 120 + 24 = 144."),
+    # Thinking turned off: no block, no thinking tokens; asked to show it, the field is null.
+    "reasoning_effort_none": Answer("144.", usage=(100, 20), reasoning=""),
     # Both model calls' text, separated; usage is the sum of both calls.
     "tool_use_refused": Answer("Let me look.\n\nI cannot run tools here.", usage=(200, 24)),
     "upstream_401": Refused(503, "upstream_authentication_failed"),

@@ -25,15 +25,26 @@ def _echo(request: dict) -> str:
     return content if isinstance(content, str) else "\n".join(p["text"] for p in content)
 
 
-def _stream(client, request: dict):
+def _sdk(request: dict) -> dict:
+    """The request as SDK arguments: extensions (include_reasoning) go in extra_body."""
+    known = {k: v for k, v in request.items() if k != "include_reasoning"}
+    if "include_reasoning" in request:
+        known["extra_body"] = {"include_reasoning": request["include_reasoning"]}
+    return known
+
+
+def _stream(client, request: dict, reasoning: list | None = None):
     chunks, text = [], []
-    stream = client.chat.completions.create(**request, stream=True,
+    stream = client.chat.completions.create(**_sdk(request), stream=True,
                                             stream_options={"include_usage": True})
     try:
         for chunk in stream:
             chunks.append(chunk)
             if chunk.choices and chunk.choices[0].delta.content:
                 text.append(chunk.choices[0].delta.content)
+            if reasoning is not None and chunk.choices \
+                    and "reasoning_content" in (chunk.choices[0].delta.model_extra or {}):
+                reasoning.append(chunk.choices[0].delta.model_extra["reasoning_content"])
     except openai.APIError as exc:  # an error event after the stream began
         return chunks, "".join(text), exc
     return chunks, "".join(text), None
@@ -51,7 +62,7 @@ def test_entry(name, stream, catalogue, client):
             if stream:
                 _stream(client, request)
             else:
-                client.chat.completions.create(**request)
+                client.chat.completions.create(**_sdk(request))
         error = caught.value
         assert error.status_code == expected.status, error.message
         assert error.code == expected.code
@@ -76,8 +87,11 @@ def test_entry(name, stream, catalogue, client):
     content = _echo(request) if expected.content is ECHO else expected.content
     prompt_tokens, completion_tokens = expected.usage
     if stream:
-        chunks, text, error = _stream(client, request)
+        pieces: list = []
+        chunks, text, error = _stream(client, request, pieces)
         assert error is None
+        # Streamed thinking is a run of deltas, never null ones; none at all when not asked.
+        assert "".join(pieces) == (expected.reasoning or "") and None not in pieces
         assert text == content
         finishes = [c.choices[0].finish_reason for c in chunks
                     if c.choices and c.choices[0].finish_reason]
@@ -87,13 +101,19 @@ def test_entry(name, stream, catalogue, client):
         assert {c.id for c in chunks} == {chunks[0].id}
         assert all(c.model == request["model"] for c in chunks)
     else:
-        response = client.chat.completions.with_raw_response.create(**request)
+        response = client.chat.completions.with_raw_response.create(**_sdk(request))
         assert validator.errors("CreateChatCompletionResponse", response.http_response.json()) == []
         completion = response.parse()
+        message = response.http_response.json()["choices"][0]["message"]
+        if expected.reasoning is None:
+            assert "reasoning_content" not in message
+        else:
+            assert message["reasoning_content"] == (expected.reasoning or None)
         assert completion.choices[0].message.content == content
         assert completion.choices[0].message.role == "assistant"
         assert completion.choices[0].finish_reason == expected.finish_reason
         assert completion.model == request["model"]
         usage = completion.usage
     assert (usage.prompt_tokens, usage.completion_tokens) == (prompt_tokens, completion_tokens)
+    assert usage.completion_tokens_details.reasoning_tokens == expected.reasoning_tokens
     assert usage.total_tokens == prompt_tokens + completion_tokens

@@ -1,8 +1,10 @@
 """Fidelity to the official OpenAI spec, for every response the test suite's servers send.
 
 `official_problems()` says what is wrong with one answer against the official schemas in the
-strict profile (`refusal` and `logprobs` required, as the official SDKs expect), per SSE
-event for streams, and, for a complete stream, against the stream rules (stream_rules.py).
+strict profile (`refusal` and `logprobs` required, as the official SDKs expect), closed: a
+property the official spec does not name is an error, except the document's declared
+extensions (`x-extension`, e.g. `reasoning_content`). Per SSE event for streams, and, for a
+complete stream, against the stream rules (stream_rules.py).
 
 `TeeApp` is a WSGI middleware that keeps a copy of every request and response of the app it
 wraps; the pytest plugin at the bottom wraps the app of every in-process test server (the
@@ -28,8 +30,9 @@ from typing import Any, Callable, Iterable, Iterator
 import pytest
 
 from conformance.sse import parse
+from proxy.contract.comparison import extensions
 from proxy.contract.document import load_document
-from proxy.contract.official import official_validator
+from proxy.contract.official import closed_validator
 from proxy.contract.validation import sse_data_kind
 from tests.support.stream_rules import check_stream, include_usage_of
 
@@ -41,8 +44,17 @@ _SHOWN = 4                        # problems shown per schema and answer
 # ---------------------------------------------------------------------------- the judgement
 
 
+@functools.lru_cache(maxsize=1)
+def _extensions() -> dict[str, dict[str, Any]]:
+    """The document's extension properties, without their annotations."""
+    return {name: {prop: {k: v for k, v in schema.items()
+                          if not k.startswith("x-") and k != "description"}
+                   for prop, schema in props.items()}
+            for name, props in extensions(load_document()).items()}
+
+
 def _schema_errors(name: str, instance: Any, where: str) -> list[str]:
-    errors = sorted(official_validator(name, PROFILE).iter_errors(instance),
+    errors = sorted(closed_validator(name, _extensions(), PROFILE).iter_errors(instance),
                     key=lambda e: list(map(str, e.absolute_path)))
     return [f"{where}: official {name}: {'/'.join(map(str, e.absolute_path)) or '<root>'}: "
             f"{e.message[:200]}" for e in errors[:_SHOWN]]

@@ -16,8 +16,9 @@ import falcon
 
 from proxy.chat.completion import (Call, ChunkFactory, CompletionIdentity, StopScanner,
                                    completion_object)
-from proxy.claude.events import (Activity, Failed, Finished, Refusal, Revision, Started,
-                                 TextDelta, ToolCallArguments, ToolCallEnd, ToolCallStart)
+from proxy.claude.events import (Activity, Failed, Finished, ReasoningDelta, Refusal,
+                                 Revision, Started, TextDelta, ToolCallArguments, ToolCallEnd,
+                                 ToolCallStart)
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
 from proxy.errors import ProxyError
@@ -96,6 +97,7 @@ class ChatCompletions:
         finished: Finished | None = None
         calls: list[Call] = []
         refusal: str | None = None
+        reasoning = ""                # the thinking, for a client that asked to see it
         for event in run.events():
             if isinstance(event, Refusal):
                 refusal = event.text
@@ -108,6 +110,8 @@ class ChatCompletions:
             elif isinstance(event, TextDelta):
                 raw += event.text
                 kept += scanner.feed(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reasoning += event.text
             elif isinstance(event, Revision):  # a buffered answer can take the CLI's retry
                 raw = raw[:len(raw) - event.drop] + event.text
                 scanner = StopScanner(chat.stops)
@@ -133,7 +137,8 @@ class ChatCompletions:
             calls = calls[:1]  # one call an answer, as the client asked (README: tools)
         return completion_object(identity, kept, finish_reason, finished.usage,
                                  calls if finished.finish_reason == "tool_calls" else (),
-                                 legacy=chat.tools.legacy, refusal=refusal)
+                                 legacy=chat.tools.legacy, refusal=refusal,
+                                 reasoning=reasoning if chat.reasoning.show else None)
 
 
 class ChatStream:
@@ -207,6 +212,10 @@ class ChatStream:
                         "stop", self.run.translator.partial_usage("".join(text)),
                         "stop_sequence", cut_short=True))
                     return
+            elif isinstance(event, ReasoningDelta) and self.chat.reasoning.show:
+                self.chunks_sent += 1
+                last_write = time.monotonic()
+                yield sse.event(self.factory.reasoning(event.text))
             elif isinstance(event, Finished):
                 tail = self.scanner.flush()
                 if tail:
