@@ -41,7 +41,8 @@ class ChatRequest:
                           blocks=self.prompt.blocks, max_output_tokens=self.max_output_tokens,
                           fallback_model=self.fallback_model, images=self.prompt.images,
                           history=self.prompt.history, owner=self.owner,
-                          continuable=self.prompt.fallback is None)
+                          continuable=self.prompt.fallback is None,
+                          request=(("model", self.model.id), ("stream", self.stream)))
 
 
 log = logging.getLogger("claude_max_api.conversations")

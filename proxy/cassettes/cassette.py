@@ -100,6 +100,13 @@ class Recording:
     env: tuple[tuple[str, str], ...] = ()   # CLI environment the recorder set on top
     extra_args: tuple[str, ...] = ()        # CLI arguments beyond the invocation's own
     interrupt: str | None = None            # e.g. "SIGTERM after the first text delta"
+    # "continued": the user turn was written to a CLI process kept from the conversation's
+    # previous turn (no start-up, no session file); None: the run started its own process
+    # (resuming a session file when the invocation has a history).
+    process: str | None = None
+    # How the client asked, for people reading the cassette (never matched on): the served
+    # model id, whether it streamed, the names of its tools. Written by `serve --record`.
+    request: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,15 @@ def _section(values: dict[str, Any], listed: tuple[str, ...] = ()) -> str:
 
 
 def _recording_json(rec: Recording) -> dict[str, Any]:
-    return {"description": rec.description, "cli": rec.cli, "upstream": rec.upstream,
-            "credentials": rec.credentials, "scenario": rec.scenario, "env": dict(rec.env),
-            "extra_args": list(rec.extra_args), "interrupt": rec.interrupt}
+    out = {"description": rec.description, "cli": rec.cli, "upstream": rec.upstream,
+           "credentials": rec.credentials, "scenario": rec.scenario, "env": dict(rec.env),
+           "extra_args": list(rec.extra_args), "interrupt": rec.interrupt}
+    # Only when set: cassettes of runs that started their own process stay as they were.
+    if rec.process is not None:
+        out["process"] = rec.process
+    if rec.request is not None:
+        out["request"] = rec.request
+    return out
 
 
 LISTED = ("blocks", "images", "history", "stdin")  # written one item per line
@@ -186,7 +192,8 @@ def from_data(data: Any, name: str) -> Cassette:
                 upstream=rec.get("upstream", "stand-in"),
                 credentials=rec.get("credentials", "api-key"), scenario=rec.get("scenario"),
                 env=tuple((rec.get("env") or {}).items()),
-                extra_args=tuple(rec.get("extra_args") or ()), interrupt=rec.get("interrupt")),
+                extra_args=tuple(rec.get("extra_args") or ()), interrupt=rec.get("interrupt"),
+                process=rec.get("process"), request=rec.get("request")),
             invocation=RecordedInvocation(
                 model=inv["model"],
                 system_prompt=_text(inv.get("system_prompt", ""), f"{name}: system_prompt"),

@@ -78,6 +78,9 @@ class Invocation:
     continuable: bool = field(default=False, compare=False)
     # Keep stdin open after the message, so the process can take a next turn.
     stay_open: bool = field(default=False, compare=False)
+    # How the client asked ((key, value) pairs: the served model id, whether it streamed), for
+    # recordings only: the answer does not depend on it.
+    request: tuple[tuple[str, object], ...] | None = field(default=None, compare=False)
 
     def settings_key(self) -> tuple:
         """Everything that shapes the run apart from the conversation itself: a kept process

@@ -67,6 +67,7 @@ class RecordingRunner:
                  name_for: Callable[[Invocation], str] = default_name,
                  recording: Recording | None = None, cli_version: str | None = None,
                  paths: Mapping[str, str] | None = None, extra_args: Sequence[str] = (),
+                 with_request: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.inner = inner
         self.on_cassette = on_cassette
@@ -75,6 +76,9 @@ class RecordingRunner:
         self.cli_version = cli_version
         self.paths = dict(paths or {})
         self.extra_args = tuple(extra_args)
+        # Write how the client asked (`recording.request`): for recordings of users' apps; the
+        # catalogue's cassettes have their requests in the catalogue.
+        self.with_request = with_request
         self._clock = clock
         self._lock = threading.Lock()
         self.cassettes: list[Cassette] = []
@@ -85,11 +89,27 @@ class RecordingRunner:
             else invocation
         started = self._clock()
         process = self.inner.start(run_as)
+        # A conversation runner (proxy/conversations/runner.py) may have written this turn to
+        # a process kept from the previous one; its handle says so.
+        continued = getattr(process, "continued", False) is True
+        recording = self.recording
+        if continued:
+            recording = dataclasses.replace(recording, process="continued")
+        if self.with_request and invocation.request is not None:
+            recording = dataclasses.replace(recording, request=dict(invocation.request))
         return RecordingProcess(process, RecordedInvocation.of(invocation, run_as.argv()),
-                                self.name_for(invocation), started, self._finish, self._clock)
+                                self.name_for(invocation), started, self._finish, self._clock,
+                                recording=recording)
 
     def close(self) -> None:
         self.inner.close()
+
+    def __getattr__(self, name: str):
+        # What the rest of the server asks a runner (claude_bin, base_env, pool_state,
+        # conversation_state...) is the wrapped runner's.
+        if name.startswith("__") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def _redaction_paths(self, process: CLIProcess) -> dict[str, str]:
         paths = dict(self.paths)
@@ -97,11 +117,11 @@ class RecordingRunner:
         if req_dir is not None:
             paths.update({str(req_dir / "tmp"): "<TMPDIR>",
                           str(req_dir): "<REQUEST_DIR>"})
-        sessions = getattr(self.inner, "sessions", None)
+        sessions = _part(self.inner, "sessions")
         if sessions is not None:
             paths[os.path.realpath(sessions.cwd)] = "<CWD>"
             paths[str(sessions.cwd)] = "<CWD>"
-        work_root = getattr(self.inner, "work_root", None)
+        work_root = _part(self.inner, "work_root")
         if work_root is not None:
             paths.setdefault(str(work_root.path), "<WORK_ROOT>")
         return paths
@@ -135,7 +155,7 @@ class RecordingRunner:
             exit_offset=run.exit_offset,
             ending=Ending(returncode=status.returncode, stderr=redactor.text(status.stderr),
                           closed_by_proxy=run.closed_by_proxy),
-            recording=self.recording,
+            recording=run.recording or self.recording,
             cli_version=self.cli_version,
         )
         leaks = scan(serializer.dumps(cassette))
@@ -145,15 +165,34 @@ class RecordingRunner:
         return cassette
 
 
+def _part(runner: object, name: str) -> object | None:
+    """An attribute of a runner or of the runners it wraps (a conversation runner around a
+    warm pool around the live runner)."""
+    for _ in range(4):
+        if runner is None:
+            return None
+        found = getattr(runner, name, None)
+        if found is not None:
+            return found
+        runner = getattr(runner, "inner", None) or getattr(runner, "live", None)
+    return None
+
+
 class RecordingProcess:
-    """A live CLIProcess whose output is kept as it is read."""
+    """A live CLIProcess whose output is kept as it is read.
+
+    It may wrap a conversation turn (a TurnHandle), whose process lives on after the turn: its
+    output ends at the turn's `result` line and it reports exit 0 then, so the wait for the
+    CLI to exit after its result ends at once instead of after DRAIN_AFTER_RESULT."""
 
     def __init__(self, inner: CLIProcess, invocation: RecordedInvocation, name: str,
                  started: float, finish: Callable[["RecordingProcess"], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 recording: Recording | None = None) -> None:
         self.inner = inner
         self.invocation = invocation
         self.name = name
+        self.recording = recording
         self._started = started
         self._finish = finish
         self._clock = clock
