@@ -26,7 +26,7 @@ from typing import Callable, Mapping, Sequence
 
 from proxy.cassettes import serializer
 from proxy.cassettes.cassette import Cassette, Ending, RecordedInvocation, Recording
-from proxy.cassettes.redaction import Redactor, scan
+from proxy.cassettes.redaction import Redactor, cassette_leaks
 from proxy.claude.invocation import SESSION_ID_TOKEN, SYSTEM_PROMPT_FILE_TOKEN, Invocation
 from proxy.runners.base import CLIProcess, ExitStatus, Runner
 
@@ -158,10 +158,12 @@ class RecordingRunner:
             recording=run.recording or self.recording,
             cli_version=self.cli_version,
         )
-        leaks = scan(serializer.dumps(cassette))
+        leaks = cassette_leaks(serializer.dumps(cassette))
         if leaks:
-            raise RecordingFailed(f"cassette {run.name} still carries "
-                                  + "; ".join(map(str, leaks[:5])))
+            raise RecordingFailed(f"cassette {run.name} not written: it would carry "
+                                  + "; ".join(map(str, leaks[:5])) + " (the request is kept "
+                                  "verbatim for matching: a secret, e-mail address or machine "
+                                  "path in a prompt cannot be recorded)")
         return cassette
 
 
