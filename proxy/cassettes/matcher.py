@@ -280,23 +280,20 @@ class Matcher:
                  custom: Mapping[str, MatcherFn] | None = None,
                  ignore: Sequence[str] = ()) -> None:
         self._named: list[str] = []
-        self._functions: list[tuple[str, MatcherFn]] = []
-        self._order: list[str] = []
+        # In order: (name, None) for a named matcher, (name, function) for a function.
+        self._checks: list[tuple[str, MatcherFn | None]] = []
         for item in match_on:
             if callable(item):
-                name = getattr(item, "__name__", "custom")
-                self._functions.append((name, item))
+                self._checks.append((getattr(item, "__name__", "custom"), item))
             elif item in MATCHER_PARTS:
                 self._named.append(item)
-                name = item
+                self._checks.append((item, None))
             elif custom and item in custom:
-                self._functions.append((item, custom[item]))
-                name = item
+                self._checks.append((item, custom[item]))
             else:
                 known = sorted({*MATCHER_PARTS, *(custom or {})})
                 raise ValueError(f"unknown matcher {item!r}; known: {', '.join(known)}")
-            self._order.append(name)
-        if not self._order:
+        if not self._checks:
             raise ValueError("match_on needs at least one matcher")
         rules = [ignore_rule(spec) for spec in ignore]
         self.ignore: tuple[str, ...] = tuple(ignore)
@@ -308,7 +305,7 @@ class Matcher:
 
     @property
     def match_on(self) -> tuple[str, ...]:
-        return tuple(self._order)
+        return tuple(name for name, _ in self._checks)
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -318,7 +315,7 @@ class Matcher:
     @property
     def keyed(self) -> bool:
         """Whether a request's cassettes can be found by key (no matcher functions)."""
-        return not self._functions
+        return all(check is None for _, check in self._checks)
 
     # -- views ------------------------------------------------------------------------------
     def recorded_view(self, recorded: RecordedInvocation) -> dict[str, Any]:
@@ -344,16 +341,15 @@ class Matcher:
     # -- matching ---------------------------------------------------------------------------
     def failures(self, invocation: Invocation, recorded: RecordedInvocation) -> list[str]:
         """The names of the matchers that say no."""
-        asked, rec = self.asked_view(invocation), self.recorded_view(recorded)
+        if self._named:
+            asked, rec = self.asked_view(invocation), self.recorded_view(recorded)
         out = []
-        for name in self._order:
-            if name in MATCHER_PARTS:
+        for name, check in self._checks:
+            if check is None:
                 if any(asked[p] != rec[p] for p in MATCHER_PARTS[name] if p in self._parts):
                     out.append(name)
-            else:
-                check = next(f for n, f in self._functions if n == name)
-                if not check(invocation, recorded):
-                    out.append(name)
+            elif not check(invocation, recorded):
+                out.append(name)
         return out
 
     def matches(self, invocation: Invocation, recorded: RecordedInvocation) -> bool:

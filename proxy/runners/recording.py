@@ -28,6 +28,7 @@ from proxy.cassettes import serializer
 from proxy.cassettes.cassette import Cassette, Ending, RecordedInvocation, Recording
 from proxy.cassettes.redaction import Redactor, cassette_leaks
 from proxy.claude.invocation import SESSION_ID_TOKEN, SYSTEM_PROMPT_FILE_TOKEN, Invocation
+from proxy.conversations.turns import fingerprint
 from proxy.runners.base import CLIProcess, ExitStatus, Runner
 
 log = logging.getLogger("claude_max_api.recording")
@@ -55,6 +56,8 @@ class InvocationWithArgs(Invocation):
 
 def default_name(invocation: Invocation) -> str:
     key = "\n".join(invocation.stdin_lines()) + invocation.model + invocation.system_prompt
+    if invocation.history:  # the same question after another conversation is another run
+        key += fingerprint(invocation.history)
     return "run-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
