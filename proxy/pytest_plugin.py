@@ -19,8 +19,10 @@ as `claude_max_api_record_mode` says:
 * `claude_max_api_match_ignore` (ini, one per line): what replay does not compare, as
   `serve --match-ignore` takes it.
 
-Both are fixtures too, so a conftest.py can override them. A run that cannot be recorded (a
-secret in a prompt, say) fails the session at the end, naming it.
+Both are session-scoped fixtures too (`claude_max_api_record_mode`,
+`claude_max_api_cassette_dir`), so a conftest.py can override them with fixtures of the same
+name and scope. A run that cannot be recorded (a secret in a prompt, say) fails the session at
+the end, naming it.
 
 This module is loaded by every pytest run where claude-max-api is installed: it imports nothing
 of the server until the fixture is used.
@@ -64,10 +66,10 @@ def claude_max_api_record_mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def claude_max_api_cassette_dir(request: pytest.FixtureRequest) -> Path:
     config = request.config
-    chosen = config.getoption("claude_max_api_cassettes") \
-        or config.getini("claude_max_api_cassette_dir")
-    path = Path(chosen)
-    return path if path.is_absolute() else Path(config.rootpath) / path
+    given = config.getoption("claude_max_api_cassettes")
+    if given:  # a command-line path is relative to where pytest was started
+        return Path(config.invocation_params.dir) / given
+    return Path(config.rootpath) / config.getini("claude_max_api_cassette_dir")
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +77,7 @@ def claude_max_api_server(request: pytest.FixtureRequest, claude_max_api_cassett
                           claude_max_api_record_mode: str) -> Iterator[str]:
     from proxy.testing import cassette_server
     directory, mode = Path(claude_max_api_cassette_dir), claude_max_api_record_mode
-    if mode == "none" and not any(directory.rglob("*.json")):
+    if mode == "none" and (not directory.is_dir() or not any(directory.rglob("*.json"))):
         pytest.fail(f"claude-max-api: record mode `none` replays {directory}, which holds no "
                     f"cassettes; record them first (--claude-max-api-record-mode once, with "
                     f"the Claude CLI logged in) and commit them", pytrace=False)

@@ -69,6 +69,9 @@ class CassetteRunner:
         existing = self.directory.load_all() if Path(path).is_dir() else []
         # vcrpy's `once`: record into an empty cassette, replay a recorded one.
         self.mode = ("all" if not existing else "none") if mode == "once" else mode
+        if self.mode == "none" and not existing:  # as `serve --replay` refuses it
+            raise ValueError(f"cannot replay: no cassettes below {path} (record mode none "
+                             f"only replays)")
         self.replay = ReplayRunner(existing, timing=timing, matcher=matcher or Matcher(),
                                    source=str(path), miss_hint=miss_hint or self._hint())
         self._lock = threading.Lock()

@@ -124,3 +124,15 @@ def test_loading_the_plugin_imports_nothing_of_the_server():
     from proxy import pytest_plugin
     from proxy.runners.record_modes import RECORD_MODES
     assert pytest_plugin.RECORD_MODES == RECORD_MODES
+
+
+def test_the_cassette_directory_can_be_given_on_the_command_line(tmp_path):
+    """Relative to where pytest starts; here the example's cassettes, from its parent."""
+    project = _project(tmp_path)
+    (project / "pytest.ini").write_text("[pytest]\npythonpath = .\n", encoding="utf-8")
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(project / "tests" / "cassettes"), moved)
+    result = _pytest(project, _offline_ci(tmp_path), "--claude-max-api-cassettes",
+                     "../elsewhere", "--claude-max-api-record-mode", "none")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "4 passed" in result.stdout

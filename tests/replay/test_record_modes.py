@@ -328,3 +328,10 @@ def test_a_recording_server_that_only_replays_needs_no_cli(tmp_path):
 def test_record_mode_is_checked(tmp_path):
     with pytest.raises(ValueError, match="record mode must be one of"):
         CassetteRunner(tmp_path, "sometimes", live=None)
+
+
+def test_serve_refuses_to_only_replay_a_directory_without_cassettes(tmp_path, capsys):
+    from proxy.cli import main
+    assert main(["serve", "--record", str(tmp_path / "none-yet"), "--record-mode", "none",
+                 "--port", "0"]) == 2
+    assert "no cassettes below" in capsys.readouterr().err
