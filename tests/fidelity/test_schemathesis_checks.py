@@ -95,7 +95,7 @@ def test_official_fidelity_catches_a_missing_refusal(monkeypatch):
 def test_positive_refusals_must_be_documented(monkeypatch):
     """A valid request refused with a schema-style code means the server's validation and its
     document disagree."""
-    def refuse(self, body):
+    def refuse(self, body, owner=""):
         raise ProxyError(400, "nope", param="messages", code="invalid_value")
 
     monkeypatch.setattr("proxy.service.ChatService.prepare", refuse)
