@@ -59,9 +59,57 @@ class ProxyApp(falcon.App):
 def build_runner(settings: Settings, environ: Mapping[str, str] | None = None) -> Runner:
     """The runner the settings ask for. `environ` is what a live CLI inherits (default: this
     process's environment); benchmarks and tests point it at a stand-in upstream."""
+    if settings.replay and settings.record:
+        raise ValueError("--replay and --record both name a cassette directory; to replay one "
+                         "you record into, use --record DIR --record-mode none")
+    if settings.match_ignore and not (settings.replay or settings.record):
+        raise ValueError("--match-ignore applies to replaying: use it with --replay or --record")
     if settings.replay:
         from proxy.runners.replay import ReplayRunner
-        return ReplayRunner.from_directory(settings.replay, timing=settings.replay_timing)
+        return ReplayRunner.from_directory(settings.replay, timing=settings.replay_timing,
+                                           ignore=settings.match_ignore)
+    if settings.record:
+        from proxy.cassettes.matcher import Matcher
+        from proxy.runners.record_modes import CassetteRunner
+        return CassetteRunner(settings.record, settings.record_mode,
+                              live=lambda: build_recording_runner(settings, environ),
+                              matcher=Matcher(ignore=settings.match_ignore),
+                              timing=settings.replay_timing)
+    return build_live_runner(settings, environ)
+
+
+def build_recording_runner(settings: Settings,
+                           environ: Mapping[str, str] | None = None) -> Runner:
+    """The live runners, wrapped so that every run is kept as a cassette (`serve --record`)."""
+    import logging
+    import os
+    from pathlib import Path
+
+    from proxy.cassettes.cassette import Recording
+    from proxy.claude.version import PINNED_CLI_VERSION, cli_version
+    from proxy.runners.live import find_claude
+    from proxy.runners.recording import RecordingRunner
+    binary = find_claude(settings.claude_bin)
+    version = cli_version(binary) if binary else None
+    if version and version != PINNED_CLI_VERSION:
+        logging.getLogger("claude_max_api.recording").warning(
+            "recording with claude %s; this release is tested with %s (cassettes say which "
+            "version recorded them; `claude-max-api cassettes check` warns about others)",
+            version, PINNED_CLI_VERSION)
+    # What the recording ran against, as far as the environment tells (never the URL or key).
+    credentials = ("api-key" if os.environ.get("ANTHROPIC_API_KEY") else
+                   "oauth-token" if os.environ.get("CLAUDE_CODE_OAUTH_TOKEN") else "login")
+    recording = Recording(
+        description="recorded by claude-max-api serve --record",
+        upstream="base-url" if os.environ.get("ANTHROPIC_BASE_URL") else "login",
+        credentials=credentials, scenario=None,
+        env=(("CLAUDE_CODE_MAX_RETRIES", str(settings.cli_max_retries)),))
+    return RecordingRunner(build_live_runner(settings, environ), recording=recording,
+                           cli_version=version, paths={str(Path.home()): "<HOME>"},
+                           with_request=True)
+
+
+def build_live_runner(settings: Settings, environ: Mapping[str, str] | None = None) -> Runner:
     from proxy.runners.live import LiveRunner, WorkRoot
     retries = settings.cli_max_retries
     if settings.fallback_model:  # the CLI falls back only after its third overloaded answer
@@ -146,9 +194,13 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                            max_body_bytes=settings.max_body_bytes,
                            heartbeat_interval=settings.heartbeat_interval)
     spec = OpenAPIDocument(document_json_bytes())
+    # A recording server that only replays (record mode none, or once over recordings) is
+    # ready as replay mode is: its directory is there, no CLI needed.
+    replay_source = settings.replay or (settings.record if getattr(runner, "replay_only", False)
+                                        else "") or None
     probe = _cli_probe(runner, settings)
-    readiness = Readiness(limiter.stats, probe=probe, replay_source=settings.replay or None,
-                          pool_state=pool_state, plan=plan,
+    readiness = Readiness(limiter.stats, probe=probe,
+                          replay_source=replay_source, pool_state=pool_state, plan=plan,
                           conversation_state=conversation_state)
     handlers: dict[str, Callable[..., None]] = {
         "getHealth": health.on_get,

@@ -20,6 +20,7 @@ COMMANDS = {
     "doctor": "proxy.commands.doctor",
     "service": "proxy.commands.service",
     "record": "proxy.commands.record",
+    "cassettes": "proxy.commands.cassettes",
     "conformance": "proxy.commands.conformance",
 }
 

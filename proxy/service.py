@@ -54,7 +54,8 @@ class ChatRequest:
                           tools=self.tools.tools, tool_results=self.prompt.results,
                           parallel_calls=self.tools.parallel and not self.tools.legacy,
                           json_schema=self.response_format.schema
-                          if self.response_format is not None else None)
+                          if self.response_format is not None else None,
+                          request=(("model", self.model.id), ("stream", self.stream)))
 
 
 log = logging.getLogger("claude_max_api.conversations")

@@ -62,6 +62,18 @@ class Settings:
     # --- replay / record ---------------------------------------------------------------
     replay: str = _opt("", "Serve from the cassettes in this directory instead of running the CLI.")
     replay_timing: str = _opt("fast", "Replay speed: 'fast' or 'recorded' (the recorded line timing).")
+    record: str = _opt("", "Serve live through the CLI and write every run as a cassette into "
+                           "this directory; what it already answers is replayed as "
+                           "record_mode says.")
+    record_mode: str = _opt("once", "With --record: 'once' (record if the directory holds no "
+                                    "cassette, else replay only), 'new_episodes' (replay what "
+                                    "it answers, record the rest), 'none' (replay only) or "
+                                    "'all' (record everything).")
+    match_ignore: list = _opt_list("With --replay or --record: a part of the match view that "
+                                   "replay does not compare (a JSON pointer such as "
+                                   "/system_prompt or /history/0, a part's name, or an OpenAI "
+                                   "request field such as max_tokens); repeatable.",
+                                   flag="--match-ignore")
     # --- concurrency -------------------------------------------------------------------
     max_concurrent: int = _opt(4, "Maximum simultaneous CLI processes, warm pool included.")
     queue_size: int = _opt(16, "Requests that may wait for a free CLI slot.")

@@ -8,6 +8,7 @@ must hand them to the proxy (after redaction), so a replayed run parses like a l
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,14 @@ class Text:
         return shown[:limit] + ("…" if more else "")
 
 
+def tool_json(tool: Any) -> str:
+    """A tool of the run (proxy.tools.spec.Tool) as canonical JSON: what the model is offered."""
+    return json.dumps({"name": tool.name, "alias": tool.alias, "description": tool.description,
+                       "schema": json.loads(tool.schema), "strict": tool.strict,
+                       "kind": tool.kind}, separators=(",", ":"), sort_keys=True,
+                      ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class RecordedInvocation:
     """`Invocation` as stored: its fields plus the normalised argv and the exact stdin lines."""
@@ -76,6 +85,12 @@ class RecordedInvocation:
     effort: str | None = None
     thinking: str | None = None
     thinking_display: str | None = None
+    # Tool calling and structured output (proxy/tools/, proxy/chat/response_format.py): the
+    # tools offered (each as canonical JSON), the tool results that open the user turn
+    # (canonical tool_result blocks), the structured-output schema.
+    tools: tuple[Text, ...] = ()
+    tool_results: tuple[Text, ...] = ()
+    json_schema: Text | None = None
 
     @classmethod
     def of(cls, invocation: Invocation, argv: list[str] | None = None) -> "RecordedInvocation":
@@ -91,7 +106,11 @@ class RecordedInvocation:
                    history=tuple((t.role, tuple(Text.of(b) for b in t.blocks))
                                  for t in invocation.history),
                    effort=invocation.effort, thinking=invocation.thinking,
-                   thinking_display=invocation.thinking_display)
+                   thinking_display=invocation.thinking_display,
+                   tools=tuple(Text.of(tool_json(t)) for t in invocation.tools),
+                   tool_results=tuple(Text.of(r) for r in invocation.tool_results),
+                   json_schema=None if invocation.json_schema is None
+                   else Text.of(invocation.json_schema))
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,13 @@ class Recording:
     env: tuple[tuple[str, str], ...] = ()   # CLI environment the recorder set on top
     extra_args: tuple[str, ...] = ()        # CLI arguments beyond the invocation's own
     interrupt: str | None = None            # e.g. "SIGTERM after the first text delta"
+    # "continued": the user turn was written to a CLI process kept from the conversation's
+    # previous turn (no start-up, no session file); None: the run started its own process
+    # (resuming a session file when the invocation has a history).
+    process: str | None = None
+    # How the client asked, for people reading the cassette (never matched on): the served
+    # model id, whether it streamed, the names of its tools. Written by `serve --record`.
+    request: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

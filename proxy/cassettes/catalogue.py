@@ -19,6 +19,13 @@ an OpenAI chat completion request plus what the recording needs around it:
                  derived; failures, hangs, tool requests and fakes need the stand-in)
     stable       false when the CLI's lines for this entry vary from run to run (a race inside
                  the CLI): the drift check then compares the proxy's answer, not the lines
+    turns        instead of `request`: a conversation, `[{"request": ..., "process": ...}]`,
+                 recorded in order through one conversation runner (proxy/conversations), so a
+                 turn whose history is the previous turn's plus the answer it got is written to
+                 the CLI process kept from that turn. `process` says how the recorder must have
+                 run it: "new" (no history), "resumed" (a new process resuming a session file)
+                 or "continued" (the kept process); a turn that ran otherwise fails the
+                 recording. Each turn is a cassette, `<entry>/turn-<n>`.
 
 Long strings can be written as `{"$repeat": "text", "count": n}` anywhere in a request.
 """
@@ -37,13 +44,14 @@ CATALOGUE_FORMAT = "claude-max-api-catalogue"
 UPSTREAMS = ("stand-in", "closed-port")
 CREDENTIALS = ("api-key", "oauth-token", "none")
 INTERRUPT_POINTS = ("first_text",)
+PROCESSES = ("new", "resumed", "continued")
 # Scenario fields that only shape the answer; a real model answers such requests meaningfully.
 _ANSWER_FIELDS = frozenset({"reply_text", "split", "input_tokens", "output_tokens",
                             "cache_creation_input_tokens", "cache_read_input_tokens",
                             "chunk_delay"})
 _ENTRY_FIELDS = frozenset({"description", "request", "scenario", "env", "upstream",
                            "credentials", "extra_args", "interrupt", "cli", "login",
-                           "stable"})
+                           "stable", "turns"})
 
 
 @dataclass(frozen=True)
@@ -56,9 +64,16 @@ class Interrupt:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One request of a conversation entry, and how the recorder must have run it."""
+    request: dict[str, Any]
+    process: str   # "new", "resumed" or "continued" (PROCESSES)
+
+
+@dataclass(frozen=True)
 class Entry:
     name: str
-    request: dict[str, Any]
+    request: dict[str, Any]   # a conversation's last request
     description: str = ""
     scenario: dict[str, Any] = field(default_factory=dict)  # as written (`$repeat` kept)
     env: dict[str, str] = field(default_factory=dict)
@@ -70,12 +85,26 @@ class Entry:
     cli_label: str | None = None  # the fake CLI as the catalogue names it
     login: bool | None = None
     stable: bool = True
+    turns: tuple[Turn, ...] = ()  # a conversation; empty for a one-request entry
+
+    @property
+    def requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """(cassette name, request) for each request the entry records, in order."""
+        if not self.turns:
+            return [(self.name, self.request)]
+        return [(f"{self.name}/turn-{i}", t.request) for i, t in enumerate(self.turns, 1)]
+
+    @property
+    def cassette_names(self) -> list[str]:
+        return [name for name, _ in self.requests]
 
     @property
     def needs_stand_in(self) -> bool:
         """Whether only the stand-in upstream (or a fake CLI) can produce this behaviour."""
         if self.login is not None:
             return not self.login
+        if self.turns:
+            return True  # later turns carry the stand-in's answers to the earlier ones
         stop = self.scenario.get("stop_reason", "end_turn")
         return (self.upstream != "stand-in" or self.credentials != "api-key"
                 or self.cli is not None or self.interrupt is not None or bool(self.extra_args)
@@ -117,7 +146,13 @@ def load(path: str | Path) -> Catalogue:
 
 def _entry(name: str, raw: Any, base: Path) -> Entry:
     where = f"catalogue entry {name!r}"
-    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: needs a `request` object")
+    turns = _turns(where, raw.get("turns"))
+    if turns and "request" in raw:
+        raise ValueError(f"{where}: has both `request` and `turns`; a conversation's requests "
+                         f"are its turns")
+    if not turns and not isinstance(raw.get("request"), dict):
         raise ValueError(f"{where}: needs a `request` object")
     unknown = sorted(set(raw) - _ENTRY_FIELDS)
     if unknown:
@@ -140,9 +175,27 @@ def _entry(name: str, raw: Any, base: Path) -> Entry:
         raise ValueError(f"{where}: no fake CLI at {raw['cli']}")
     scenario = dict(raw.get("scenario") or {})
     Scenario.from_dict(expand(scenario))  # a typo fails at load time, not mid-recording
-    return Entry(name=name, request=expand(raw["request"]), description=raw.get("description", ""),
+    request = turns[-1].request if turns else expand(raw["request"])
+    return Entry(name=name, request=request, description=raw.get("description", ""),
                  scenario=scenario, env={str(k): str(v) for k, v in (raw.get("env") or {}).items()},
                  upstream=upstream, credentials=credentials,
                  extra_args=tuple(map(str, raw.get("extra_args") or ())), interrupt=interrupt,
                  cli=cli, cli_label=raw.get("cli"), login=raw.get("login"),
-                 stable=bool(raw.get("stable", True)))
+                 stable=bool(raw.get("stable", True)), turns=turns)
+
+
+def _turns(where: str, raw: Any) -> tuple[Turn, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"{where}: `turns` must be a non-empty list")
+    turns = []
+    for i, turn in enumerate(raw, 1):
+        if not isinstance(turn, dict) or not isinstance(turn.get("request"), dict) \
+                or turn.get("process") not in PROCESSES or set(turn) - {"request", "process"}:
+            raise ValueError(f"{where}: turn {i} must be {{\"request\": {{...}}, \"process\": "
+                             f"one of {', '.join(PROCESSES)}}}")
+        turns.append(Turn(expand(turn["request"]), turn["process"]))
+    if turns[0].process == "continued":
+        raise ValueError(f"{where}: turn 1 cannot continue a process: nothing ran before it")
+    return tuple(turns)

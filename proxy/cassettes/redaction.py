@@ -215,3 +215,23 @@ def scan(text: str, extra: Mapping[str, str] | None = None) -> list[Leak]:
 
 def _excerpt(line: str, start: int, end: int) -> str:
     return line[max(0, start - 20):min(len(line), end + 20)]
+
+
+# What says that a run's output was not normalised (its ids, addresses, times). In a cassette's
+# `invocation` section, which is the client's own text kept verbatim for matching, such things
+# are what the client wrote, and allowed; secrets, e-mail addresses and paths never are.
+TRACE_KINDS = frozenset({"uuid", "host:port", "socket path with a pid", "timestamp"})
+
+
+def cassette_leaks(text: str, extra: Mapping[str, str] | None = None) -> list[Leak]:
+    """scan() for a cassette file (serializer.dumps): secrets, e-mail addresses and machine
+    paths anywhere; the traces of a run (TRACE_KINDS) outside its `invocation` section."""
+    leaks = scan(text, extra)
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines, 1)
+                  if line.startswith('  "invocation": {')), None)
+    end = next((i for i, line in enumerate(lines, 1)
+                if start is not None and i > start and line.startswith('  "stdout": ')), None)
+    if start is None or end is None:
+        return leaks
+    return [leak for leak in leaks if not (leak.kind in TRACE_KINDS and start <= leak.line < end)]

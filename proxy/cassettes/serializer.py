@@ -76,12 +76,18 @@ def _section(values: dict[str, Any], listed: tuple[str, ...] = ()) -> str:
 
 
 def _recording_json(rec: Recording) -> dict[str, Any]:
-    return {"description": rec.description, "cli": rec.cli, "upstream": rec.upstream,
-            "credentials": rec.credentials, "scenario": rec.scenario, "env": dict(rec.env),
-            "extra_args": list(rec.extra_args), "interrupt": rec.interrupt}
+    out = {"description": rec.description, "cli": rec.cli, "upstream": rec.upstream,
+           "credentials": rec.credentials, "scenario": rec.scenario, "env": dict(rec.env),
+           "extra_args": list(rec.extra_args), "interrupt": rec.interrupt}
+    # Only when set: cassettes of runs that started their own process stay as they were.
+    if rec.process is not None:
+        out["process"] = rec.process
+    if rec.request is not None:
+        out["request"] = rec.request
+    return out
 
 
-LISTED = ("blocks", "images", "history", "stdin")  # written one item per line
+LISTED = ("blocks", "images", "history", "tools", "tool_results", "stdin")  # one item per line
 REASONING = ("effort", "thinking", "thinking_display")
 
 
@@ -90,6 +96,14 @@ def _block_json(block: Text) -> Any:
     if block.full is not None:
         return json.loads(block.full)
     return _text_json(block)
+
+
+def _json_text(value: Any, where: str) -> Text:
+    """A stored JSON value (a tool, a schema) as the canonical text it was recorded from."""
+    if isinstance(value, dict) and not ("sha256" in value and "chars" in value
+                                        and "type" not in value):
+        return Text.of(canonical(value))
+    return _text(value, where)
 
 
 def _block(value: Any, where: str) -> Text:
@@ -109,6 +123,12 @@ def _invocation_json(inv: RecordedInvocation) -> dict[str, Any]:
     for name in REASONING:  # likewise: only what a request set
         if getattr(inv, name) is not None:
             out[name] = getattr(inv, name)
+    if inv.tools:
+        out["tools"] = [_block_json(t) for t in inv.tools]
+    if inv.tool_results:
+        out["tool_results"] = [_block_json(r) for r in inv.tool_results]
+    if inv.json_schema is not None:
+        out["json_schema"] = _block_json(inv.json_schema)
     return {**out, "max_output_tokens": inv.max_output_tokens, "extra_env": dict(inv.extra_env),
             "argv": list(inv.argv), "stdin": [_text_json(s) for s in inv.stdin]}
 
@@ -196,7 +216,8 @@ def from_data(data: Any, name: str) -> Cassette:
                 upstream=rec.get("upstream", "stand-in"),
                 credentials=rec.get("credentials", "api-key"), scenario=rec.get("scenario"),
                 env=tuple((rec.get("env") or {}).items()),
-                extra_args=tuple(rec.get("extra_args") or ()), interrupt=rec.get("interrupt")),
+                extra_args=tuple(rec.get("extra_args") or ()), interrupt=rec.get("interrupt"),
+                process=rec.get("process"), request=rec.get("request")),
             invocation=RecordedInvocation(
                 model=inv["model"],
                 system_prompt=_text(inv.get("system_prompt", ""), f"{name}: system_prompt"),
@@ -210,7 +231,12 @@ def from_data(data: Any, name: str) -> Cassette:
                 history=tuple((str(t["role"]), tuple(_block(b, f"{name}: history")
                                                      for b in t["content"]))
                               for t in inv.get("history") or []),
-                **{key: _optional_str(inv.get(key), f"{name}: {key}") for key in REASONING}),
+                **{key: _optional_str(inv.get(key), f"{name}: {key}") for key in REASONING},
+                tools=tuple(_json_text(t, f"{name}: tools") for t in inv.get("tools") or []),
+                tool_results=tuple(_block(r, f"{name}: tool_results")
+                                   for r in inv.get("tool_results") or []),
+                json_schema=None if inv.get("json_schema") is None
+                else _json_text(inv["json_schema"], f"{name}: json_schema")),
             stdout=stdout,
             offsets=offsets or (0.0,) * len(stdout),
             exit_offset=(timing.get("exit") or 0) / 1000.0,

@@ -105,6 +105,9 @@ class Invocation:
     stay_open: bool = field(default=False, compare=False)
     # The client takes one call an answer (parallel_tool_calls false, legacy functions).
     parallel_calls: bool = field(default=True, compare=False)
+    # How the client asked ((key, value) pairs: the served model id, whether it streamed), for
+    # recordings only: the answer does not depend on it.
+    request: tuple[tuple[str, object], ...] | None = field(default=None, compare=False)
 
     def settings_key(self) -> tuple:
         """Everything that shapes the run apart from the conversation itself: a kept process

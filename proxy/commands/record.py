@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -36,6 +36,8 @@ from proxy.claude.run import Limits
 from proxy.concurrency import ConcurrencyLimiter
 from proxy.contract.validation import RequestValidator
 from proxy.claude.version import cli_version
+from proxy.conversations.keeper import Keeper
+from proxy.conversations.runner import ConversationRunner
 from proxy.runners.live import LiveRunner, WorkRoot, find_claude
 from proxy.runners.recording import RecordingRunner
 from proxy.service import ChatService
@@ -80,11 +82,16 @@ class EntryResult:
     status: str          # recorded | unchanged | changed | exists | skipped | failed
     detail: str = ""
     seconds: float = 0.0
-    cassette: Cassette | None = None
+    cassettes: list[Cassette] = field(default_factory=list)  # one per request (turn)
 
     @property
     def ok(self) -> bool:
         return self.status in ("recorded", "unchanged", "changed", "skipped")
+
+    @property
+    def cassette(self) -> Cassette | None:
+        """The cassette of a one-request entry (a conversation's last turn)."""
+        return self.cassettes[-1] if self.cassettes else None
 
 
 class Progress:
@@ -161,9 +168,9 @@ def record_entry(entry: Entry, session: _Session) -> EntryResult:
     home = tempfile.mkdtemp(prefix="cma-record-home-")
     work = tempfile.mkdtemp(prefix="cma-record-work-")
     try:
-        cassette = _record(entry, session, home, work)
+        cassettes = _record(entry, session, home, work)
         return EntryResult(entry.name, "recorded", seconds=time.monotonic() - started,
-                           cassette=cassette)
+                           cassettes=cassettes)
     except Exception as exc:
         return EntryResult(entry.name, "failed", f"{type(exc).__name__}: {exc}",
                            seconds=time.monotonic() - started)
@@ -172,7 +179,7 @@ def record_entry(entry: Entry, session: _Session) -> EntryResult:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _record(entry: Entry, session: _Session, home: str, work: str) -> Cassette:
+def _record(entry: Entry, session: _Session, home: str, work: str) -> list[Cassette]:
     env = {k: v for k, v in entry.env.items() if k != "CLAUDE_CODE_MAX_RETRIES"}
     retries = int(entry.env.get("CLAUDE_CODE_MAX_RETRIES", session.default_retries))
     paths = {home: "<HOME>", work: "<WORK_ROOT>"}
@@ -203,27 +210,54 @@ def _record(entry: Entry, session: _Session, home: str, work: str) -> Cassette:
     claude_bin = str(entry.cli) if entry.cli is not None else session.claude_bin
     live = LiveRunner(claude_bin, work_root=WorkRoot(work), max_retries=retries,
                       environ=environ)
-    recorder = RecordingRunner(live, name_for=lambda _: entry.name, recording=recording,
+    # A conversation goes through the runner live mode uses, so a turn that continues the
+    # previous one is written to the process kept from it, as when serving.
+    inner = ConversationRunner(live, Keeper(max_processes=1, watch=False)) if entry.turns \
+        else live
+    requests = entry.requests
+    current = [requests[0][0]]
+    recorder = RecordingRunner(inner, name_for=lambda _: current[0], recording=recording,
                                cli_version=None if entry.cli else session.cli_version,
                                paths=paths, extra_args=entry.extra_args)
     try:
-        _drive(entry, session, recorder)
+        for name, request in requests:
+            current[0] = name
+            before = len(recorder.cassettes) + len(recorder.failures)
+            _drive(entry, request, session, recorder)
+            if len(recorder.cassettes) + len(recorder.failures) != before + 1:
+                raise RuntimeError(f"{name}: expected one CLI run, got "
+                                   f"{len(recorder.cassettes) + len(recorder.failures) - before}")
+            if recorder.failures:
+                break
     finally:
         recorder.close()
     if recorder.failures:
         raise RuntimeError("; ".join(why for _, why in recorder.failures))
-    if len(recorder.cassettes) != 1:
-        raise RuntimeError(f"expected one CLI run, got {len(recorder.cassettes)}")
-    return recorder.cassettes[0]
+    for turn, cassette in zip(entry.turns, recorder.cassettes):
+        ran = run_process(cassette)
+        if ran != turn.process:
+            raise RuntimeError(
+                f"{cassette.name} was expected to run as {turn.process!r} but ran as {ran!r}"
+                + (": a turn continues the kept process only when its history is the previous "
+                   "turn's plus the answer it got, word for word" if turn.process == "continued"
+                   else ""))
+    return list(recorder.cassettes)
 
 
-def _drive(entry: Entry, session: _Session, recorder: RecordingRunner) -> None:
+def run_process(cassette: Cassette) -> str:
+    """How a cassette's run got its CLI process: "continued", "resumed" or "new"."""
+    if cassette.recording.process == "continued":
+        return "continued"
+    return "resumed" if cassette.invocation.history else "new"
+
+
+def _drive(entry: Entry, request: dict, session: _Session, recorder: RecordingRunner) -> None:
     """The proxy's request path, without HTTP: validate, prepare, start, consume the events."""
-    issue = session.validator.validate("CreateChatCompletionRequest", entry.request)
+    issue = session.validator.validate("CreateChatCompletionRequest", request)
     if issue is not None:
         raise ValueError(f"the request is not valid: {issue.message}")
     service = ChatService(ModelCatalogue(), recorder, ConcurrencyLimiter(1, 0, 1.0), LIMITS)
-    chat = service.prepare(entry.request)
+    chat = service.prepare(request)
     run = service.start(chat, lambda: False)
     signalled = False
     try:
@@ -266,7 +300,8 @@ def record_catalogue(catalogue: Catalogue, output: Path | None, *, upstream: str
     for entry in entries:
         if upstream == "login" and entry.needs_stand_in:
             results[entry.name] = EntryResult(entry.name, "skipped", "needs the stand-in")
-        elif directory is not None and directory.exists(entry.name) and not overwrite:
+        elif directory is not None and not overwrite \
+                and any(directory.exists(n) for n in entry.cassette_names):
             results[entry.name] = EntryResult(entry.name, "exists",
                                               "already recorded (pass --overwrite)")
         else:
@@ -274,7 +309,7 @@ def record_catalogue(catalogue: Catalogue, output: Path | None, *, upstream: str
     progress = Progress(len(todo), progress_stream) if progress_stream is not None else None
 
     def finished(result: EntryResult) -> EntryResult:
-        if directory is not None and result.cassette is not None:
+        if directory is not None and result.cassettes:
             result = _save(directory, result, overwrite)
         if progress is not None:
             progress.update(result)
@@ -304,20 +339,24 @@ def record_catalogue(catalogue: Catalogue, output: Path | None, *, upstream: str
 
 
 def _save(directory: CassetteDirectory, result: EntryResult, overwrite: bool) -> EntryResult:
-    cassette = result.cassette
-    assert cassette is not None
-    status = "recorded"
-    if directory.exists(cassette.name):
+    """Saves an entry's cassettes; its status is "changed" if any of them changed."""
+    statuses = []
+    for cassette in result.cassettes:
+        status = "recorded"
+        if directory.exists(cassette.name):
+            try:
+                before = serializer.comparable(directory.load(cassette.name))
+                status = "unchanged" if before == serializer.comparable(cassette) else "changed"
+            except ValueError:
+                status = "changed"
         try:
-            before = serializer.comparable(directory.load(cassette.name))
-            status = "unchanged" if before == serializer.comparable(cassette) else "changed"
-        except ValueError:
-            status = "changed"
-    try:
-        directory.save(cassette, overwrite=overwrite)
-    except FileExistsError as exc:
-        return EntryResult(result.name, "exists", str(exc), result.seconds, cassette)
-    return EntryResult(result.name, status, result.detail, result.seconds, cassette)
+            directory.save(cassette, overwrite=overwrite)
+        except FileExistsError as exc:
+            return EntryResult(result.name, "exists", str(exc), result.seconds,
+                               result.cassettes)
+        statuses.append(status)
+    status = next((s for s in ("changed", "recorded") if s in statuses), "unchanged")
+    return EntryResult(result.name, status, result.detail, result.seconds, result.cassettes)
 
 
 # -- the command ----------------------------------------------------------------------------

@@ -26,9 +26,10 @@ from typing import Callable, Mapping, Sequence
 
 from proxy.cassettes import serializer
 from proxy.cassettes.cassette import Cassette, Ending, RecordedInvocation, Recording
-from proxy.cassettes.redaction import Redactor, scan
+from proxy.cassettes.redaction import Redactor, cassette_leaks
 from proxy.claude.invocation import (RESUME_AT_TOKEN, SESSION_ID_TOKEN,
                                      SYSTEM_PROMPT_FILE_TOKEN, Invocation)
+from proxy.conversations.turns import fingerprint
 from proxy.runners.base import CLIProcess, ExitStatus, Runner
 
 log = logging.getLogger("claude_max_api.recording")
@@ -60,6 +61,8 @@ def default_name(invocation: Invocation) -> str:
     key += "".join(f"\n{name}={getattr(invocation, name)}"
                    for name in ("effort", "thinking", "thinking_display")
                    if getattr(invocation, name) is not None)
+    if invocation.history:  # the same question after another conversation is another run
+        key += fingerprint(invocation.history)
     return "run-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
@@ -72,6 +75,7 @@ class RecordingRunner:
                  name_for: Callable[[Invocation], str] = default_name,
                  recording: Recording | None = None, cli_version: str | None = None,
                  paths: Mapping[str, str] | None = None, extra_args: Sequence[str] = (),
+                 with_request: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.inner = inner
         self.on_cassette = on_cassette
@@ -80,6 +84,9 @@ class RecordingRunner:
         self.cli_version = cli_version
         self.paths = dict(paths or {})
         self.extra_args = tuple(extra_args)
+        # Write how the client asked (`recording.request`): for recordings of users' apps; the
+        # catalogue's cassettes have their requests in the catalogue.
+        self.with_request = with_request
         self._clock = clock
         self._lock = threading.Lock()
         self.cassettes: list[Cassette] = []
@@ -90,11 +97,27 @@ class RecordingRunner:
             else invocation
         started = self._clock()
         process = self.inner.start(run_as)
+        # A conversation runner (proxy/conversations/runner.py) may have written this turn to
+        # a process kept from the previous one; its handle says so.
+        continued = getattr(process, "continued", False) is True
+        recording = self.recording
+        if continued:
+            recording = dataclasses.replace(recording, process="continued")
+        if self.with_request and invocation.request is not None:
+            recording = dataclasses.replace(recording, request=dict(invocation.request))
         return RecordingProcess(process, RecordedInvocation.of(invocation, run_as.argv()),
-                                self.name_for(invocation), started, self._finish, self._clock)
+                                self.name_for(invocation), started, self._finish, self._clock,
+                                recording=recording)
 
     def close(self) -> None:
         self.inner.close()
+
+    def __getattr__(self, name: str):
+        # What the rest of the server asks a runner (claude_bin, base_env, pool_state,
+        # conversation_state...) is the wrapped runner's.
+        if name.startswith("__") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def _redaction_paths(self, process: CLIProcess) -> dict[str, str]:
         paths = dict(self.paths)
@@ -102,11 +125,11 @@ class RecordingRunner:
         if req_dir is not None:
             paths.update({str(req_dir / "tmp"): "<TMPDIR>",
                           str(req_dir): "<REQUEST_DIR>"})
-        sessions = getattr(self.inner, "sessions", None)
+        sessions = _part(self.inner, "sessions")
         if sessions is not None:
             paths[os.path.realpath(sessions.cwd)] = "<CWD>"
             paths[str(sessions.cwd)] = "<CWD>"
-        work_root = getattr(self.inner, "work_root", None)
+        work_root = _part(self.inner, "work_root")
         if work_root is not None:
             paths.setdefault(str(work_root.path), "<WORK_ROOT>")
         return paths
@@ -140,25 +163,46 @@ class RecordingRunner:
             exit_offset=run.exit_offset,
             ending=Ending(returncode=status.returncode, stderr=redactor.text(status.stderr),
                           closed_by_proxy=run.closed_by_proxy),
-            recording=self.recording,
+            recording=run.recording or self.recording,
             cli_version=self.cli_version,
         )
-        leaks = scan(serializer.dumps(cassette))
+        leaks = cassette_leaks(serializer.dumps(cassette))
         if leaks:
-            raise RecordingFailed(f"cassette {run.name} still carries "
-                                  + "; ".join(map(str, leaks[:5])))
+            raise RecordingFailed(f"cassette {run.name} not written: it would carry "
+                                  + "; ".join(map(str, leaks[:5])) + " (the request is kept "
+                                  "verbatim for matching: a secret, e-mail address or machine "
+                                  "path in a prompt cannot be recorded)")
         return cassette
 
 
+def _part(runner: object, name: str) -> object | None:
+    """An attribute of a runner or of the runners it wraps (a conversation runner around a
+    warm pool around the live runner)."""
+    for _ in range(4):
+        if runner is None:
+            return None
+        found = getattr(runner, name, None)
+        if found is not None:
+            return found
+        runner = getattr(runner, "inner", None) or getattr(runner, "live", None)
+    return None
+
+
 class RecordingProcess:
-    """A live CLIProcess whose output is kept as it is read."""
+    """A live CLIProcess whose output is kept as it is read.
+
+    It may wrap a conversation turn (a TurnHandle), whose process lives on after the turn: its
+    output ends at the turn's `result` line and it reports exit 0 then, so the wait for the
+    CLI to exit after its result ends at once instead of after DRAIN_AFTER_RESULT."""
 
     def __init__(self, inner: CLIProcess, invocation: RecordedInvocation, name: str,
                  started: float, finish: Callable[["RecordingProcess"], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 recording: Recording | None = None) -> None:
         self.inner = inner
         self.invocation = invocation
         self.name = name
+        self.recording = recording
         self._started = started
         self._finish = finish
         self._clock = clock

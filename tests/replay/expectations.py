@@ -114,4 +114,8 @@ EXPECTED: dict[str, object] = {
     "upstream_error_event": Answer("Once upon a time the stream", usage=(200, 13)),
     "garbage_cli": Refused(502, "claude_cli_bad_output"),
     "slow_stream": Answer("Slow and steady wins the race."),
+    # Conversations: the stand-in echoes each turn's user message (the last turn's here).
+    "conversation_continued": Answer("Noted: And what do I build?"),
+    "conversation_edited": Answer("Noted: What is the result?"),
+    "conversation_image": Answer("Noted: Which colour was the pixel?"),
 }

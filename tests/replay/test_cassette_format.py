@@ -28,7 +28,7 @@ def _cassette(name="one", lines=('{"type":"result","result":"ok"}',), prompt="he
 
 def test_every_fixture_is_exactly_what_the_serializer_writes():
     """No hand edits: loading and dumping a fixture gives the file back byte for byte."""
-    files = sorted(CASSETTES.glob("*.json"))
+    files = sorted(CASSETTES.rglob("*.json"))
     assert len(files) >= 30
     for file in files:
         text = file.read_text(encoding="utf-8")
@@ -187,4 +187,83 @@ def test_nearest_ranks_by_differing_fields_then_prompt_similarity():
     near = Matcher().nearest(Invocation(model="sonnet", blocks=("hello there!",)), cassettes)
     assert [n.name for n in near] == ["close", "closer", "far"]
     assert near[0].differs_in == ("blocks",)
-    assert "differs in blocks" in near[0].describe()
+    assert near[0].describe() == 'close: blocks[0] differs: "hello there!" here, "hello there" ' \
+                                 'in the cassette'
+    assert near[0].describe(pointer=True).endswith("(at /blocks/0)")
+    assert near[2].describe() == 'far: model differs: "sonnet" here, "opus" in the cassette'
+
+
+def _turn(role: str, text: str):
+    from proxy.conversations.turns import Turn
+    return Turn.of(role, [{"type": "text", "text": text}])
+
+
+def test_match_ignore_takes_pointers_part_names_and_request_fields():
+    history = (_turn("user", "Hi, it is 09:00."), _turn("assistant", "Hello."))
+    recorded = _cassette(system_prompt="Today is Monday.", history=history).invocation
+    asked = dict(model="sonnet", blocks=("hello",), history=history)
+    monday = Invocation(system_prompt="Today is Monday.", **asked)
+    tuesday = Invocation(system_prompt="Today is Tuesday.", **asked)
+    assert Matcher().matches(monday, recorded) and not Matcher().matches(tuesday, recorded)
+    for ignore in (["/system_prompt"], ["system_prompt"], ["user", "/system_prompt"]):
+        matcher = Matcher(ignore=ignore)
+        assert matcher.matches(tuesday, recorded), ignore
+        assert matcher.parts == ("model", "history", "blocks", "images", "max_output_tokens")
+    later = (_turn("user", "Hi, it is 10:30."), history[1])
+    changed = Invocation(system_prompt="Today is Monday.", **{**asked, "history": later})
+    assert Matcher().failures(changed, recorded) == ["history"]
+    for ignore in ("/history/0/content/0/text", "/history/*/content/0/text", "/history/0"):
+        assert Matcher(ignore=[ignore]).matches(changed, recorded), ignore
+    # ...but an ignored turn still has to be there: a shorter history is another request.
+    shorter = Invocation(system_prompt="Today is Monday.", **{**asked, "history": ()})
+    assert not Matcher(ignore=["/history/0"]).matches(shorter, recorded)
+    limit = Invocation(system_prompt="Today is Monday.", max_output_tokens=9, **asked)
+    assert Matcher(ignore=["max_tokens"]).matches(limit, recorded)
+
+
+@pytest.mark.parametrize("spec", ["/nothing/0", "messages", "colour", "nopointer/x"])
+def test_match_ignore_refuses_what_it_cannot_apply(spec):
+    with pytest.raises(ValueError, match="--match-ignore"):
+        Matcher(ignore=[spec])
+
+
+def test_the_first_difference_in_words():
+    history = (_turn("user", "My name is Ada."), _turn("assistant", "Chess is a fine game."))
+    recorded = _cassette(history=history, max_output_tokens=5).invocation
+    matcher = Matcher()
+
+    def first(**changes):
+        asked = dict(model="sonnet", blocks=("hello",), history=history, max_output_tokens=5)
+        found = matcher.first_difference(Invocation(**{**asked, **changes}), recorded)
+        return found.words, found.pointer
+
+    assert first(history=(history[0], _turn("assistant", "Chess is fun."))) == (
+        'history[1].content[0].text (an assistant turn) differs: "Chess is fun." here, '
+        '"Chess is a fine game." in the cassette', "/history/1/content/0/text")
+    assert first(history=history[:1]) == ("history differs: 1 turns here, 2 in the cassette",
+                                          "/history")
+    assert first(max_output_tokens=None) == (
+        "max_output_tokens differs: none here, 5 in the cassette", "/max_output_tokens")
+    long = _cassette(prompt="x" * 100 + "B" + "x" * 100).invocation
+    found = matcher.first_difference(Invocation(model="sonnet", blocks=("x" * 100 + "A" +
+                                                                        "x" * 100,)), long)
+    assert found.words == (f'blocks[0] differs: "…{"x" * 13}A{"x" * 26}…" here, '
+                           f'"…{"x" * 13}B{"x" * 26}…" in the cassette')
+    assert matcher.first_difference(Invocation(model="sonnet", blocks=("hello",),
+                                               history=history, max_output_tokens=5),
+                                    recorded) is None
+
+
+def test_keyed_lookup_finds_what_matching_finds():
+    """The replay runner looks cassettes up by the key of their match view."""
+    from proxy.runners.replay import ReplayRunner
+    cassettes = [_cassette(name=f"c{i}", prompt=p, model=m)
+                 for i, (p, m) in enumerate([("a", "sonnet"), ("b", "sonnet"), ("a", "opus")])]
+    for ignore in ((), ("model",)):
+        runner = ReplayRunner(cassettes, matcher=Matcher(ignore=ignore))
+        for prompt in "ab":
+            invocation = Invocation(model="sonnet", blocks=(prompt,))
+            linear = [c.name for c in cassettes
+                      if runner.matcher.matches(invocation, c.invocation)]
+            assert [c.name for c in runner.matching(invocation)] == linear
+    assert [c.name for c in runner.matching(Invocation(model="x", blocks=("a",)))] == ["c0", "c2"]

@@ -117,3 +117,24 @@ def test_entry(name, stream, catalogue, client):
     assert (usage.prompt_tokens, usage.completion_tokens) == (prompt_tokens, completion_tokens)
     assert usage.completion_tokens_details.reasoning_tokens == expected.reasoning_tokens
     assert usage.total_tokens == prompt_tokens + completion_tokens
+
+
+CONVERSATIONS = [name for name, entry in json.loads(CATALOGUE.read_text(encoding="utf-8"))
+                 ["entries"].items() if "turns" in entry]
+
+
+@pytest.mark.parametrize("name", CONVERSATIONS)
+def test_every_turn_of_a_conversation_replays_the_answer_the_next_turn_carries(
+        name, catalogue, client):
+    """Each turn is its own cassette; what a turn answered is what the client sent back as the
+    assistant's message in the next turn (the history a continued process holds)."""
+    entry = catalogue.entries[name]
+    replayed = []
+    for _, request in entry.requests:
+        answer = client.chat.completions.create(**request).choices[0].message.content
+        replayed.append(answer)
+    for i, turn in enumerate(entry.turns[1:], 1):
+        if turn.process == "continued":
+            assert turn.request["messages"][-2] == {"role": "assistant",
+                                                    "content": replayed[i - 1]}
+    assert replayed[-1] == EXPECTED[name].content

@@ -50,20 +50,22 @@ def test_the_cli_still_prints_what_the_fixtures_recorded(catalogue, tmp_path):
     fixtures = CassetteDirectory(CASSETTES)
     diffs = []
     for result in results:
-        recorded = fixtures.load(result.name)
-        if not catalogue.entries[result.name].stable:
-            request = catalogue.entries[result.name].request
-            before, now = _answer(recorded, request), _answer(result.cassette, request)
-            if before != now:
-                diffs.append(f"{result.name} (compared by answer): recorded {before!r}, "
-                             f"now {now!r}")
-            continue
-        before_lines = comparable(recorded).splitlines()
-        now_lines = comparable(result.cassette).splitlines()
-        if before_lines != now_lines:
-            diffs.append("\n".join(difflib.unified_diff(
-                before_lines, now_lines, f"fixtures/cassettes/{result.name}.json",
-                "re-recorded", lineterm="", n=1)))
+        entry = catalogue.entries[result.name]
+        assert [c.name for c in result.cassettes] == entry.cassette_names
+        for (name, request), cassette in zip(entry.requests, result.cassettes):
+            recorded = fixtures.load(name)
+            if not entry.stable:
+                before, now = _answer(recorded, request), _answer(cassette, request)
+                if before != now:
+                    diffs.append(f"{name} (compared by answer): recorded {before!r}, "
+                                 f"now {now!r}")
+                continue
+            before_lines = comparable(recorded).splitlines()
+            now_lines = comparable(cassette).splitlines()
+            if before_lines != now_lines:
+                diffs.append("\n".join(difflib.unified_diff(
+                    before_lines, now_lines, f"fixtures/cassettes/{name}.json",
+                    "re-recorded", lineterm="", n=1)))
     assert not diffs, (
         f"{len(diffs)} cassette(s) differ from what CLI {CLI_VERSION} prints now. If the change "
         "is expected, re-record: claude-max-api record --upstream stand-in --overwrite\n\n"

@@ -60,7 +60,19 @@ def cassettes():
 
 def test_every_catalogue_entry_has_its_cassette_and_nothing_else_is_there(catalogue, cassettes):
     assert len(catalogue.entries) >= 30
-    assert set(cassettes) == set(catalogue.entries)
+    names = [n for entry in catalogue.entries.values() for n in entry.cassette_names]
+    assert sorted(cassettes) == sorted(names)
+
+
+def test_conversation_turns_ran_as_the_catalogue_says(catalogue, cassettes):
+    """The recorder checks it when recording; this keeps hand edits honest too."""
+    from proxy.commands.record import run_process
+    conversations = [e for e in catalogue.entries.values() if e.turns]
+    assert {t.process for e in conversations for t in e.turns} == {"new", "continued",
+                                                                    "resumed"}
+    for entry in conversations:
+        ran = [run_process(cassettes[n]) for n in entry.cassette_names]
+        assert ran == [t.process for t in entry.turns], entry.name
 
 
 def test_cassettes_were_recorded_with_the_pinned_cli_or_a_committed_fake(cassettes):
@@ -75,14 +87,15 @@ def test_cassettes_were_recorded_with_the_pinned_cli_or_a_committed_fake(cassett
 
 
 def test_cassettes_record_what_the_catalogue_says(catalogue, cassettes):
-    for name, entry in catalogue.entries.items():
-        recording = cassettes[name].recording
-        assert recording.description == entry.description, name
-        assert recording.scenario == entry.scenario, name
-        assert recording.extra_args == entry.extra_args, name
-        assert dict(recording.env).items() >= entry.env.items(), name
-        assert recording.credentials == entry.credentials, name
-        assert (recording.interrupt is not None) == (entry.interrupt is not None), name
+    for entry in catalogue.entries.values():
+        for name in entry.cassette_names:
+            recording = cassettes[name].recording
+            assert recording.description == entry.description, name
+            assert recording.scenario == entry.scenario, name
+            assert recording.extra_args == entry.extra_args, name
+            assert dict(recording.env).items() >= entry.env.items(), name
+            assert recording.credentials == entry.credentials, name
+            assert (recording.interrupt is not None) == (entry.interrupt is not None), name
 
 
 def _invocation(request):
@@ -96,33 +109,36 @@ def test_the_proxy_still_invokes_the_cli_exactly_as_recorded(catalogue, cassette
     (fixtures/README.md) so replays stay faithful to what the CLI would do now."""
     strict = Matcher(STRICT_MATCH_ON)
     stale = []
-    for name, entry in catalogue.entries.items():
-        invocation = _invocation(entry.request)
-        if entry.extra_args:
-            invocation = InvocationWithArgs.of(invocation, entry.extra_args)
-        failures = strict.failures(invocation, cassettes[name].invocation)
-        if failures:
-            stale.append(f"{name}: {', '.join(failures)}")
+    for entry in catalogue.entries.values():
+        for name, request in entry.requests:
+            invocation = _invocation(request)
+            if entry.extra_args:
+                invocation = InvocationWithArgs.of(invocation, entry.extra_args)
+            failures = strict.failures(invocation, cassettes[name].invocation)
+            if failures:
+                stale.append(f"{name}: {', '.join(failures)}")
     assert stale == []
 
 
 def test_every_request_of_the_catalogue_finds_exactly_its_own_cassette(catalogue, cassettes):
     """`serve --replay fixtures/` is unambiguous: each recorded request answers one way."""
     matcher = Matcher()
-    for name, entry in catalogue.entries.items():
-        invocation = _invocation(entry.request)
-        found = [c.name for c in cassettes.values() if matcher.matches(invocation, c.invocation)]
-        assert found == [name]
+    for entry in catalogue.entries.values():
+        for name, request in entry.requests:
+            invocation = _invocation(request)
+            found = [c.name for c in cassettes.values()
+                     if matcher.matches(invocation, c.invocation)]
+            assert found == [name]
 
 
 def test_cassette_files_are_small_enough_to_review():
-    for file in CASSETTES.glob("*.json"):
+    for file in CASSETTES.rglob("*.json"):
         assert file.stat().st_size < 256 * 1024, file.name
-    assert sum(f.stat().st_size for f in CASSETTES.glob("*.json")) < 2 * 1024 * 1024
+    assert sum(f.stat().st_size for f in CASSETTES.rglob("*.json")) < 2 * 1024 * 1024
 
 
 def test_the_fake_cli_is_executable_and_every_cassette_is_readable_by_the_serializer():
     fake = FIXTURES / "fake-cli" / "claude-garbage"
     assert os.access(fake, os.X_OK)
-    for file in CASSETTES.glob("*.json"):
+    for file in CASSETTES.rglob("*.json"):
         serializer.loads(file.read_text(encoding="utf-8"), file.stem)

@@ -18,6 +18,7 @@ from proxy.cassettes.persister import CassetteDirectory
 from proxy.cassettes.redaction import scan
 from proxy.cli import main
 from proxy.commands.record import record_catalogue
+from proxy.runners.base import ExitStatus
 from proxy.runners.recording import RecordingRunner
 from proxy.runners.replay import SIGTERM_EXIT, ReplayRunner
 from proxy.settings import Settings
@@ -186,3 +187,97 @@ def test_login_mode_records_with_the_users_own_environment(tmp_path, monkeypatch
     assert "sk-ant-users-own-key" not in text
     result = json.loads(cassette.stdout[-1])
     assert result["type"] == "result" and result["result"] == "Real-ish answer."
+
+
+class _KeptProcess:
+    """A CLI process that answers a turn and lives on (as a kept one does): it never exits
+    while the test runs, so waiting for its exit would hang."""
+
+    def __init__(self, lines):
+        self.lines = list(lines)
+        self.pid = 4242
+        self.alive = True
+        self.exit_waits = []
+        self.closed = False
+
+    def read_line(self, timeout):
+        if not self.lines:
+            return None  # no EOF: stdout stays open for the next turn
+        return self.lines.pop(0)
+
+    def exit_status(self, timeout=None):
+        self.exit_waits.append(timeout)
+        return ExitStatus(None, "")
+
+    def detach(self):
+        return self
+
+    def close(self):
+        self.closed = True
+        self.alive = False
+
+
+def test_recording_a_conversation_turn_does_not_wait_for_an_exit_that_never_comes():
+    from proxy.claude.invocation import Invocation
+    from proxy.conversations.runner import TurnHandle
+    result = {"type": "result", "subtype": "success", "is_error": False,
+              "stop_reason": "end_turn", "result": "Hi.", "session_id": "s"}
+    assistant = {"type": "assistant", "message": {"id": "m", "model": "claude-sonnet-5-5",
+                                                  "content": [{"type": "text", "text": "Hi."}]}}
+    kept = _KeptProcess([json.dumps(m, separators=(",", ":")) for m in (assistant, result)])
+    ended = []
+    turn = TurnHandle(kept, Invocation(model="sonnet", blocks=("Hello",)), ended.append,
+                      taken=object(), prefetched='{"type":"system","subtype":"init"}')
+    saved = []
+
+    class _Inner:
+        def start(self, invocation):
+            return turn
+
+        def close(self):
+            pass
+
+    recorder = RecordingRunner(_Inner(), saved.append, name_for=lambda _: "turn-2")
+    process = recorder.start(Invocation(model="sonnet", blocks=("Hello",)))
+    lines = []
+    while True:  # as CLIRun reads: up to the result line, then it closes the run
+        line = process.read_line(0.1)
+        lines.append(line)
+        if '"type":"result"' in line:
+            break
+    process.close()
+    assert ended == [turn] and kept.exit_waits == [] and not kept.closed
+    (cassette,) = saved
+    assert cassette.ending.returncode == 0 and not cassette.ending.closed_by_proxy
+    assert cassette.recording.process == "continued"
+    assert len(cassette.stdout) == 3 and recorder.failures == []
+
+
+@pytest.mark.live
+def test_a_conversation_entry_records_each_turn_and_checks_how_it_ran(tmp_path):
+    def turns(answer: str) -> list:
+        first = [{"role": "user", "content": "Hi, I am Bob."}]
+        second = first + [{"role": "assistant", "content": answer},
+                          {"role": "user", "content": "Who am I?"}]
+        return [{"process": "new", "request": {"model": "sonnet", "messages": first}},
+                {"process": "continued", "request": {"model": "sonnet", "messages": second}}]
+    catalogue = {"format": "claude-max-api-catalogue", "entries": {
+        "chat": {"scenario": {"reply_text": "Echo: {echo}"},
+                 "turns": turns("Echo: Hi, I am Bob.")},
+        # the client "edited" the answer: the turn cannot continue the kept process
+        "not_continued": {"scenario": {"reply_text": "Echo: {echo}"},
+                          "turns": turns("Something else, Eve.")},
+    }}
+    path = tmp_path / "catalogue.json"
+    path.write_text(json.dumps(catalogue), encoding="utf-8")
+    results = {r.name: r for r in record_catalogue(load(path), tmp_path / "out")}
+    assert results["chat"].status == "recorded", results["chat"].detail
+    first, second = CassetteDirectory(tmp_path / "out").load_all()
+    assert (first.name, second.name) == ("chat/turn-1", "chat/turn-2")
+    assert first.recording.process is None and second.recording.process == "continued"
+    assert [role for role, _ in second.invocation.history] == ["user", "assistant"]
+    assert json.loads(second.stdout[-1])["result"] == "Echo: Who am I?"
+    assert second.ending.returncode == 0 and second.exit_offset < 5.0
+    failed = results["not_continued"]
+    assert failed.status == "failed"
+    assert "expected to run as 'continued' but ran as 'resumed'" in failed.detail

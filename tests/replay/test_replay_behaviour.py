@@ -22,7 +22,7 @@ def _plain(catalogue, **changes) -> dict:
     return {**catalogue.entries["plain_question"].request, **changes}
 
 
-def test_a_request_without_recording_is_a_503_naming_the_nearest_in_the_log(
+def test_a_request_without_recording_is_a_503_naming_the_closest_and_the_first_difference(
         catalogue, client, caplog):
     caplog.set_level(logging.WARNING, logger="claude_max_api.replay")
     request = _plain(catalogue, model="claude-haiku-4")  # the recorded one asked for sonnet
@@ -31,10 +31,26 @@ def test_a_request_without_recording_is_a_503_naming_the_nearest_in_the_log(
     assert caught.value.status_code == 503
     assert caught.value.code == "fixture_not_found"
     assert caught.value.type == "server_error"
+    # The same prompt under another model is the closest recording; message and log say why.
+    words = 'plain_question: model differs: "haiku" here, "sonnet" in the cassette'
+    assert f"Closest: {words};" in caught.value.message
     logged = " ".join(r.getMessage() for r in caplog.records)
-    assert "nearest" in logged
-    # The same prompt under another model is the closest recording, and the log says why.
-    assert "plain_question (differs in model;" in logged
+    assert f"closest: {words} (at /model)" in logged
+
+
+def test_a_miss_in_a_conversation_names_the_turn_that_differs(catalogue, client):
+    """The third turn of conversation_edited as a client that did not edit would send it: the
+    recorded one resumed the edited history, so it is not an answer to this one."""
+    edited = catalogue.entries["conversation_edited"]
+    unedited = [*edited.turns[1].request["messages"],
+                {"role": "assistant", "content": "Noted: Add one to it."},
+                {"role": "user", "content": "What is the result?"}]
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="claude-sonnet-4", messages=unedited)
+    assert caught.value.code == "fixture_not_found"
+    assert ('Closest: conversation_edited/turn-3: history[1].content[0].text (an assistant '
+            'turn) differs: "Noted: Remember the number 41." here, "Noted: 41." in the '
+            'cassette') in caught.value.message
 
 
 @pytest.mark.parametrize("changes", [

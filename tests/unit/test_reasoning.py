@@ -67,7 +67,8 @@ def test_settings_key_holds_every_compared_field_but_the_conversation():
     inv = Invocation("sonnet", effort="high", thinking_display="summarized")
     names = [name for name, _ in inv.settings_key()]
     compared = [f.name for f in dataclasses.fields(Invocation) if f.compare]
-    assert names == [n for n in compared if n not in ("blocks", "images", "history")]
+    assert names == [n for n in compared
+                     if n not in ("blocks", "images", "history", "tool_results")]
     assert {"effort", "thinking", "thinking_display", "model", "system_prompt"} <= set(names)
     # A kept process started with other reasoning settings never continues this request.
     for change in ({"effort": "low"}, {"effort": None}, {"thinking": "disabled"},
