@@ -208,7 +208,9 @@ def test_match_ignore_takes_pointers_part_names_and_request_fields():
     for ignore in (["/system_prompt"], ["system_prompt"], ["user", "/system_prompt"]):
         matcher = Matcher(ignore=ignore)
         assert matcher.matches(tuesday, recorded), ignore
-        assert matcher.parts == ("model", "history", "blocks", "images", "max_output_tokens")
+        assert matcher.parts == ("model", "history", "tool_results", "blocks", "images",
+                                 "max_output_tokens", "effort", "thinking", "thinking_display",
+                                 "tools", "json_schema")
     later = (_turn("user", "Hi, it is 10:30."), history[1])
     changed = Invocation(system_prompt="Today is Monday.", **{**asked, "history": later})
     assert Matcher().failures(changed, recorded) == ["history"]

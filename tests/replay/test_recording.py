@@ -226,7 +226,8 @@ def test_recording_a_conversation_turn_does_not_wait_for_an_exit_that_never_come
                                                   "content": [{"type": "text", "text": "Hi."}]}}
     kept = _KeptProcess([json.dumps(m, separators=(",", ":")) for m in (assistant, result)])
     ended = []
-    turn = TurnHandle(kept, Invocation(model="sonnet", blocks=("Hello",)), ended.append,
+    turn = TurnHandle(kept, Invocation(model="sonnet", blocks=("Hello",)),
+                      lambda handle: False, ended.append,
                       taken=object(), prefetched='{"type":"system","subtype":"init"}')
     saved = []
 
