@@ -24,15 +24,17 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Callable
 
 from proxy.claude.invocation import Invocation
 from proxy.conversations.keeper import ConversationKey, Keeper
-from proxy.conversations.turns import Turn, fingerprint
+from proxy.conversations.turns import Turn, canonical, cli_order, fingerprint
 from proxy.runners.base import CLIProcess, ExitStatus, Runner
 
 log = logging.getLogger("claude_max_api.conversations")
 
+THINKING_KEPT = 256           # tool turns whose thinking is remembered (LRU)
 FIRST_OUTPUT_TIMEOUT = 5.0  # a continued process prints `system/init` at once; else it is stale
 # Turn endings after which the process holds exactly the answer the client got.
 KEEPABLE_STOPS = frozenset({"end_turn"})
@@ -57,11 +59,20 @@ class ConversationRunner:
         self._lock = threading.Lock()
         self.continued = 0   # turns served by a kept process
         self.started = 0     # turns that needed a new process
+        # The model's thinking before the calls of a tool turn, by (owner, call ids): put back
+        # when those calls' results resume a session (see _with_thinking).
+        self._thinking: OrderedDict[tuple[str, tuple[str, ...]],
+                                    tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = \
+            OrderedDict()
 
     # -- the Runner seam ------------------------------------------------------------------
     def start(self, invocation: Invocation) -> CLIProcess:
         if not self.keeper.enabled or not invocation.continuable:
-            return self.inner.start(invocation)
+            if not invocation.tools:
+                return self.inner.start(invocation)
+            # Nothing is kept, but a tool turn's thinking is remembered for its resume.
+            started = dataclasses.replace(invocation, history=self._with_thinking(invocation))
+            return TurnHandle(self.inner.start(started), invocation, self._keep, self._end)
         key = conversation_key(invocation, invocation.history)
         # Tool results continue a process only alone: the CLI makes their turn itself, so a
         # user message sent along with them would be lost.
@@ -71,7 +82,9 @@ class ConversationRunner:
             handle = self._continue(kept, invocation, key)
             if handle is not None:
                 return handle
-        process = self.inner.start(dataclasses.replace(invocation, stay_open=True))
+        started = dataclasses.replace(invocation, stay_open=True,
+                                      history=self._with_thinking(invocation))
+        process = self.inner.start(started)
         with self._lock:
             self.started += 1
         return TurnHandle(process, invocation, self._keep, self._end)
@@ -131,8 +144,41 @@ class ConversationRunner:
         return TurnHandle(process, invocation, self._keep, self._end, taken=key,
                           prefetched=first, turns=getattr(process, "turns_served", 1))
 
+    def _with_thinking(self, invocation: Invocation) -> tuple[Turn, ...]:
+        """The history, with the model's own thinking put back before the calls it made, when
+        the results of those calls resume a session: the API wants a tool loop's last
+        assistant turn as the model wrote it, thinking (signed) first. Only blocks this server
+        received are put back; none is ever made up (after a restart there are none)."""
+        history = invocation.history
+        if not invocation.tool_results or not history or history[-1].role != "assistant":
+            return history
+        ids = tuple(b["id"] for b in history[-1].content() if b.get("type") == "tool_use")
+        with self._lock:
+            found = self._thinking.get((invocation.owner, ids))
+        if not found or any('"type":"thinking"' in b or '"type":"redacted_thinking"' in b
+                            for b in history[-1].blocks):
+            return history
+        thinking, message = found
+        return (*history[:-1], Turn("assistant", (*thinking, *history[-1].blocks), message))
+
+    def _remember_thinking(self, handle: "TurnHandle") -> None:
+        blocks, message = handle.thinking_blocks()
+        ids = tuple(b.get("id") for b in handle.answer_blocks() if b.get("type") == "tool_use")
+        if not blocks or not ids:
+            return
+        with self._lock:
+            self._thinking[(handle.invocation.owner, ids)] = (
+                tuple(canonical(b) for b in blocks), message)
+            self._thinking.move_to_end((handle.invocation.owner, ids))
+            while len(self._thinking) > THINKING_KEPT:
+                self._thinking.popitem(last=False)
+
     def _keep(self, handle: "TurnHandle") -> bool:
         """At a turn's `result` line: keeps the process if the turn ended cleanly."""
+        if handle.stopped_for_tools:
+            self._remember_thinking(handle)
+        if not self.keeper.enabled or not handle.invocation.continuable:
+            return False
         live = handle.keepable_process()
         if live is None:
             return False
@@ -171,6 +217,7 @@ class TurnHandle:
         self._on_end = on_end
         self._prefetched = prefetched
         self._blocks: dict[str, list[dict[str, Any]]] = {}  # assistant content per message id
+        self._models: dict[str, str] = {}                    # the model of each message
         self.result: dict[str, Any] | None = None
         self.stopped_for_tools = False   # the turn ended with calls of the client's tools
         self.anomaly: str | None = None
@@ -257,6 +304,7 @@ class TurnHandle:
                 return
             self._blocks.setdefault(str(message.get("id")), []).extend(
                 b for b in message.get("content") or [] if isinstance(b, dict))
+            self._models[str(message.get("id"))] = str(message.get("model") or "")
         elif '"type":"result"' in line:
             try:
                 result = json.loads(line)
@@ -292,6 +340,18 @@ class TurnHandle:
         texts = [b.get("text") for blocks in self._blocks.values() for b in blocks
                  if b.get("type") == "text" and isinstance(b.get("text"), str) and b.get("text")]
         return "\n\n".join(texts)
+
+    def thinking_blocks(self) -> tuple[list[dict[str, Any]], tuple[tuple[str, str], ...]]:
+        """The thinking blocks of the message that made this turn's calls, as received, and
+        that API message's id and model."""
+        for message_id, blocks in reversed(list(self._blocks.items())):
+            if any(b.get("type") == "tool_use" for b in blocks):
+                thinking = [cli_order(b) for b in blocks
+                            if b.get("type") in ("thinking", "redacted_thinking")]
+                meta = (("id", message_id), ("model", self._models.get(message_id, "")),
+                        ("stop_reason", "tool_use"))
+                return thinking, meta
+        return [], ()
 
     def answer_blocks(self) -> list[dict[str, Any]]:
         """The answer as the client's next request will carry it: its text, then its calls."""

@@ -132,8 +132,15 @@ def session_entries(history: Sequence[Turn], calibration: Calibration, *, sessio
         parent = entry["uuid"]
 
     for i, turn in enumerate(history):
-        add(turn.role, message={"role": turn.role,
-                                "content": [cli_order(b) for b in turn.content()]})
+        message: dict[str, Any] = {"role": turn.role,
+                                   "content": [cli_order(b) for b in turn.content()]}
+        if turn.message:  # an API message of the model's own (its thinking stays with it)
+            meta = dict(turn.message)
+            message = {"id": meta.get("id"), "type": "message", "role": turn.role,
+                       "model": meta.get("model"), "content": message["content"],
+                       "stop_reason": meta.get("stop_reason"), "stop_sequence": None,
+                       "usage": {"input_tokens": 0, "output_tokens": 0}}
+        add(turn.role, message=message)
         if i == 0:
             for kind in ATTACHMENTS:
                 add("attachment", attachment=calibration.attachment(kind))

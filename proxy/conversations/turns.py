@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 
@@ -21,6 +21,10 @@ def canonical(value: Any) -> str:
 class Turn:
     role: str                 # "user" or "assistant"
     blocks: tuple[str, ...]   # content blocks, each canonical JSON
+    # The API message an assistant turn came from ((key, value) pairs: its id and model), for
+    # the session file only: the CLI sends a turn's thinking blocks on only when its message
+    # has them (measured with 2.1.332). Not part of what the turn is.
+    message: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, role: str, content: Iterable[dict[str, Any]]) -> "Turn":

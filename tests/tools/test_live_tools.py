@@ -52,6 +52,7 @@ def tool_proxy(standin, live_runner_for):
         proxy = context.__enter__()
         opened.append(context)
         proxy.scenario, proxy.live, proxy.conversations = name, live, runner
+        proxy.scenario_object = scenario
         proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0,
                                      timeout=60)
         proxy.upstream = lambda: [r.body for r in standin.requests_for(name)]
@@ -287,3 +288,34 @@ def test_a_named_choice_of_an_unknown_tool_is_a_400(tool_proxy):
             model="sonnet", messages=ASK, tools=TOOLS,
             tool_choice={"type": "function", "function": {"name": "nope"}})
     assert caught.value.body["param"] == "tool_choice"
+
+
+def test_a_resumed_tool_loop_sends_the_models_own_thinking_before_its_calls(tool_proxy):
+    # The API wants a tool loop's last assistant turn as the model wrote it, thinking first;
+    # a client never has the signed thinking, so the proxy keeps it for the resume.
+    proxy = tool_proxy(Scenario(thinking="I should look it up.", tool_use=weather(),
+                                after_tool_text="It is {tool_result}."), keep=0)
+    first = proxy.client.chat.completions.create(model="sonnet", messages=ASK, tools=TOOLS)
+    messages = answer_calls(ASK, first.choices[0].message, {"get_weather": "dry"})
+    second = proxy.client.chat.completions.create(model="sonnet", messages=messages, tools=TOOLS)
+    assert second.choices[0].message.content == "It is dry."
+    made, resumed = proxy.upstream()
+    sent = [b for b in resumed["messages"][-2]["content"] if b["type"] == "thinking"]
+    (thinking,) = [b for b in made_blocks(proxy, 0) if b["type"] == "thinking"]
+    assert sent == [thinking]  # exactly as received, signature and all, before the call
+    assert resumed["messages"][-2]["content"][0]["type"] == "thinking"
+
+
+def made_blocks(proxy, index):
+    """The blocks of the stand-in's answer to upstream call `index` (what the model wrote)."""
+    from proxy.standin import responder
+    body = proxy.upstream()[index]
+    return [b for b in proxy.answers[index]] if hasattr(proxy, "answers") else \
+        _answer_blocks(proxy, body, index)
+
+
+def _answer_blocks(proxy, body, index):
+    from proxy.standin import responder, wire
+    scenario = proxy.scenario_object
+    answer = responder.answer(scenario, proxy.scenario, index, body)
+    return [wire._full(b) for b in answer.message.content]
