@@ -16,8 +16,9 @@ from tests.support.servers import cli_environ, cli_home
 REPO = Path(__file__).resolve().parents[1]
 
 # Every answer of every in-process test server is checked against the official OpenAI spec
-# and the stream rules (tests/support/fidelity.py).
-pytest_plugins = ("tests.support.fidelity",)
+# and the stream rules (tests/support/fidelity.py); what the run proved is counted and
+# reported (tests/support/tiers.py).
+pytest_plugins = ("tests.support.fidelity", "tests.support.tiers")
 
 
 def pinned_cli_version() -> str:
