@@ -1,5 +1,10 @@
 """Every catalogue entry, replayed through the real server and read with the official SDK,
-streamed and not: status, error code, Retry-After, content, finish_reason and usage."""
+streamed and not: status, error code, Retry-After, content, finish_reason and usage.
+
+A stream is read twice: through the SDK, and as raw bytes, which must follow the stream rules
+(tests/support/stream_rules.py) and end with `data: [DONE]` (the SDK does not say whether it
+saw one). Streams are asked with and without `stream_options.include_usage`: the usage chunk
+comes only when asked."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import pytest
 from proxy.contract.validation import ResponseValidator
 from tests.replay.conftest import CATALOGUE
 from tests.replay.expectations import ECHO, EXPECTED, Answer, BrokenStream, Refused
+from tests.support.stream_rules import StreamReport, check_stream
 
 NAMES = list(json.loads(CATALOGUE.read_text(encoding="utf-8"))["entries"])
 
@@ -25,10 +31,24 @@ def _echo(request: dict) -> str:
     return content if isinstance(content, str) else "\n".join(p["text"] for p in content)
 
 
-def _stream(client, request: dict):
+def _stream_args(request: dict, include_usage: bool) -> dict:
+    extra = {"stream_options": {"include_usage": True}} if include_usage else {}
+    return {**request, "stream": True, **extra}
+
+
+def _raw_stream(client, request: dict, include_usage: bool) -> StreamReport:
+    """The stream's bytes, checked against the stream rules; they end with [DONE]."""
+    with client.chat.completions.with_streaming_response.create(
+            **_stream_args(request, include_usage)) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        raw = b"".join(response.iter_bytes())
+    assert raw.endswith(b"\n\ndata: [DONE]\n\n"), raw[-200:]
+    return check_stream(raw, include_usage=include_usage).assert_ok()
+
+
+def _stream(client, request: dict, include_usage: bool = True):
     chunks, text = [], []
-    stream = client.chat.completions.create(**request, stream=True,
-                                            stream_options={"include_usage": True})
+    stream = client.chat.completions.create(**_stream_args(request, include_usage))
     try:
         for chunk in stream:
             chunks.append(chunk)
@@ -39,17 +59,18 @@ def _stream(client, request: dict):
     return chunks, "".join(text), None
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("mode", ["whole", "stream", "stream_usage"])
 @pytest.mark.parametrize("name", NAMES)
-def test_entry(name, stream, catalogue, client):
+def test_entry(name, mode, catalogue, client):
     request = catalogue.entries[name].request
     expected = EXPECTED[name]
     validator = ResponseValidator()
+    stream, include_usage = mode != "whole", mode == "stream_usage"
 
     if isinstance(expected, Refused) or (isinstance(expected, BrokenStream) and not stream):
         with pytest.raises(openai.APIStatusError) as caught:
             if stream:
-                _stream(client, request)
+                _stream(client, request, include_usage)
             else:
                 client.chat.completions.create(**request)
         error = caught.value
@@ -66,26 +87,36 @@ def test_entry(name, stream, catalogue, client):
         return
 
     if isinstance(expected, BrokenStream):
-        chunks, text, error = _stream(client, request)
+        chunks, text, error = _stream(client, request, include_usage)
         assert text == expected.partial
         assert isinstance(error, openai.APIError) and error.code == expected.code
         assert all(c.choices[0].finish_reason is None for c in chunks if c.choices)
+        raw = _raw_stream(client, request, include_usage)
+        assert raw.text == expected.partial and raw.error["code"] == expected.code
+        assert raw.usage is None
         return
 
     assert isinstance(expected, Answer)
     content = _echo(request) if expected.content is ECHO else expected.content
     prompt_tokens, completion_tokens = expected.usage
     if stream:
-        chunks, text, error = _stream(client, request)
+        chunks, text, error = _stream(client, request, include_usage)
         assert error is None
         assert text == content
         finishes = [c.choices[0].finish_reason for c in chunks
                     if c.choices and c.choices[0].finish_reason]
         assert finishes == [expected.finish_reason]
-        assert chunks[-1].choices == [] and chunks[-1].usage is not None
-        usage = chunks[-1].usage
         assert {c.id for c in chunks} == {chunks[0].id}
         assert all(c.model == request["model"] for c in chunks)
+        raw = _raw_stream(client, request, include_usage)
+        assert raw.text == content and raw.finish_reason == expected.finish_reason
+        if not include_usage:
+            assert all(c.choices and c.usage is None for c in chunks)
+            assert raw.usage is None
+            return  # the token counts are checked in the other two modes
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None
+        usage = chunks[-1].usage
+        assert (raw.usage["prompt_tokens"], raw.usage["completion_tokens"]) == expected.usage
     else:
         response = client.chat.completions.with_raw_response.create(**request)
         assert validator.errors("CreateChatCompletionResponse", response.http_response.json()) == []
