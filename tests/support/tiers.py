@@ -42,7 +42,8 @@ REQUIRED_STATISTICS = (
 
 @dataclass
 class RunReport:
-    outcomes: dict[str, str] = field(default_factory=dict)      # nodeid -> passed/failed/skipped
+    outcomes: dict[str, str] = field(default_factory=dict)      # nodeid -> passed, failed,
+    #                                                             error (in setup) or skipped
     live: set[str] = field(default_factory=set)                 # nodeids marked live
     skipped: dict[str, str] = field(default_factory=dict)       # nodeid -> reason
     statistics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -54,7 +55,7 @@ class RunReport:
             self.outcomes[report.nodeid] = "skipped"
             self.skipped[report.nodeid] = _skip_reason(report)
         elif report.failed:
-            self.outcomes[report.nodeid] = "failed"
+            self.outcomes[report.nodeid] = "error" if report.when == "setup" else "failed"
         elif report.when == "call" and self.outcomes.get(report.nodeid) != "failed":
             self.outcomes[report.nodeid] = "passed"
 
@@ -66,7 +67,8 @@ class RunReport:
         return {
             "tests": dict(Counter(self.outcomes.values())),
             "live": {"ran": live["passed"] + live["failed"], "passed": live["passed"],
-                     "failed": live["failed"], "skipped": live["skipped"]},
+                     "failed": live["failed"], "errors": live["error"],
+                     "skipped": live["skipped"]},
             "skipped": dict(sorted(self.skipped.items())),
             "statistics": self.statistics,
         }
@@ -124,7 +126,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("what this run proved")
     live = summary["live"]
     write(f"live tier: {live['ran']} ran ({live['passed']} passed, {live['failed']} failed), "
-          f"{live['skipped']} skipped")
+          f"{live['errors']} could not start, {live['skipped']} skipped")
     for name, values in summary["statistics"].items():
         write(f"{name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
     path = os.environ.get(ENV_REPORT)
