@@ -17,9 +17,9 @@ README's "What is supported" says is served, still valid against the document:
 `steered(body, choice)` applies one `Steer` drawn by `steers()`: leave the request as
 generated (about a tenth of the draws, so refusals are still explored), or make it servable
 and then stream with or without the usage chunk, not stream, or leave `stream` and
-`stream_options` as generated. The tests that
-use it count what was served: a server that refuses a servable request shows up in their floor
-(schemathesis) or fails outright (tests/properties/test_requests.py).
+`stream_options` as generated. The tests that use it count what was served: a server that
+refuses servable requests falls under their floor (schemathesis) or fails outright
+(tests/properties/test_requests.py).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ class Steer:
 
 
 def steers() -> st.SearchStrategy[Steer]:
-    """Servable three times in four, as hypothesis draws it (it favours the first of a
-    `sampled_from`, and shrinks towards it: about nine in ten are servable, and most of those
-    stream); each servable one picks how it streams."""
+    """Whether to make the request servable, and how it then streams. Hypothesis favours
+    the first values of a `sampled_from` (and shrinks towards them): drawn this way, about
+    nine requests in ten are made servable, and most of those stream."""
     return st.builds(Steer, st.sampled_from((True, True, True, False)), st.sampled_from(STREAMING))
 
 
