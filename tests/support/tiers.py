@@ -48,8 +48,8 @@ class RunReport:
     skipped: dict[str, str] = field(default_factory=dict)       # nodeid -> reason
     statistics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def record(self, report: pytest.TestReport) -> None:
-        if "live" in report.keywords:
+    def record(self, report: pytest.TestReport, live: bool) -> None:
+        if live:
             self.live.add(report.nodeid)
         if report.skipped:
             self.outcomes[report.nodeid] = "skipped"
@@ -110,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     report = yield
-    item.config.stash[_KEY].record(report)
+    item.config.stash[_KEY].record(report, live=item.get_closest_marker("live") is not None)
     return report
 
 
