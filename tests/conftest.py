@@ -1,8 +1,15 @@
-"""Shared fixtures. Live tests need the pinned Claude Code CLI; without it they are skipped
-with a reason and every other test still runs (replay mode needs no CLI)."""
+"""Shared fixtures, and the live tier's gate.
+
+Live tests (marked `live`) need the pinned Claude Code CLI. On a developer's machine without
+it they are skipped with the reason and every other test still runs (replay mode needs no
+CLI). In CI (tests/support/ci.py) a CLI that is missing, does not answer `--version`, or is
+not the pinned version fails every live test instead: CI must not be green without its live
+tier.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,36 +18,62 @@ import pytest
 from proxy.claude.version import cli_version
 from proxy.runners.live import LiveRunner, WorkRoot
 from proxy.standin.server import StandInUpstream
+from tests.support.ci import in_ci
 from tests.support.servers import cli_environ, cli_home
 
 REPO = Path(__file__).resolve().parents[1]
 
 # Every answer of every in-process test server is checked against the official OpenAI spec
-# and the stream rules (tests/support/fidelity.py).
-pytest_plugins = ("tests.support.fidelity",)
+# and the stream rules (tests/support/fidelity.py); what the run proved is counted and
+# reported (tests/support/tiers.py).
+pytest_plugins = ("tests.support.fidelity", "tests.support.tiers")
 
 
 def pinned_cli_version() -> str:
-    import re
     text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     return re.search(r'^claude-cli-version\s*=\s*"([^"]+)"', text, re.M).group(1)
 
 
-def _installed_cli_version() -> str | None:
+def _installed_cli() -> tuple[str | None, str | None]:
+    """(path, version) of the `claude` on PATH. Asked twice before concluding it has no
+    version: a slow first start on a loaded machine is not a broken CLI."""
     path = shutil.which("claude")
-    return cli_version(path, timeout=20) if path else None
+    if path is None:
+        return None, None
+    return path, cli_version(path, timeout=20) or cli_version(path, timeout=60)
 
 
-CLI_VERSION = _installed_cli_version()
-requires_cli = pytest.mark.skipif(
-    CLI_VERSION is None, reason="the Claude Code CLI is not installed (npm install -g "
-                                "@anthropic-ai/claude-code@" + pinned_cli_version() + ")")
+CLI_PATH, CLI_VERSION = _installed_cli()
+
+
+def live_tier_problem(path: str | None, version: str | None, pinned: str, ci: bool) -> str | None:
+    """Why the live tier cannot run as CI requires (None: it can)."""
+    install = f"npm install -g @anthropic-ai/claude-code@{pinned}"
+    if path is None:
+        return f"the Claude Code CLI is not installed ({install})"
+    if version is None:
+        return f"`{path} --version` gave no version: the CLI failed, hung or printed nothing"
+    if ci and version != pinned:
+        return f"the installed CLI is {version}, not the pinned {pinned} ({install})"
+    return None
+
+
+LIVE_TIER_PROBLEM = live_tier_problem(CLI_PATH, CLI_VERSION, pinned_cli_version(), in_ci())
 
 
 def pytest_collection_modifyitems(config, items):
+    if LIVE_TIER_PROBLEM is None or in_ci():
+        return
     for item in items:
-        if item.get_closest_marker("live") and CLI_VERSION is None:
-            item.add_marker(requires_cli)
+        if item.get_closest_marker("live"):
+            item.add_marker(pytest.mark.skip(reason=LIVE_TIER_PROBLEM))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if LIVE_TIER_PROBLEM is not None and in_ci() and item.get_closest_marker("live"):
+        pytest.fail(f"CI requires the live tier, and it cannot run: {LIVE_TIER_PROBLEM}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from schemathesis import GenerationMode
 
 from proxy.contract.document import load_document
 from proxy.contract.official import official_validator
 from proxy.contract.validation import RequestValidator
+from tests.properties.budget import SUPPRESSED_HEALTH_CHECKS
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,7 @@ OURS = RequestValidator(DOC)
 OFFICIAL = official_validator("CreateChatCompletionRequest", "strict")
 SCHEMA = "CreateChatCompletionRequest"
 FEW = settings(max_examples=15, deadline=None, database=None,
-               suppress_health_check=list(HealthCheck))
+               suppress_health_check=SUPPRESSED_HEALTH_CHECKS)
 
 
 @FEW

@@ -15,7 +15,7 @@ from proxy.app import create_app
 from proxy.chat import completion as completion_module
 from proxy.settings import Settings
 from tests.contract.samples import COMPLETION
-from tests.support.fidelity import Recorder, TeeApp, official_problems
+from tests.support.fidelity import Recorder, TeeApp, judge, official_problems
 from tests.support.runners import wildcard_replay
 from tests.support.servers import running_proxy
 
@@ -70,6 +70,17 @@ def test_a_json_answer_to_a_stream_request_is_reported():
     assert any("not a stream" in p for p in problems)
 
 
+def test_an_empty_success_body_is_reported():
+    for media in (JSON, "text/event-stream"):
+        assert official_problems("POST", PATH, 200, media, b"", request_body=PLAIN) == [
+            f"POST {PATH} -> 200: an empty body"]
+        # A client that left before the first byte has nothing to judge.
+        assert official_problems("POST", PATH, 200, media, b"", complete=False) == []
+    assert any("empty body" in p for p in
+               official_problems("GET", "/v1/models", 200, JSON, b""))
+    assert official_problems("GET", "/health", 200, JSON, b"") == []  # not an OpenAI answer
+
+
 def _tee_client(runner=None):
     recorder = Recorder()
     app = TeeApp(create_app(Settings(), runner or wildcard_replay()), recorder)
@@ -119,3 +130,23 @@ def test_the_plugin_wraps_every_test_server(official_spec_recorder):
     exchanges = official_spec_recorder.drain()
     assert [(e.method, e.path, e.status) for e in exchanges] == [("POST", PATH, 200)]
     assert exchanges[0].problems() == []
+
+
+def test_an_answer_left_open_is_reported():
+    """A stream its test neither finished nor closed is reported, not judged as far as it
+    went; closed within the grace, it is judged whole."""
+    recorder = Recorder()
+    app = TeeApp(create_app(Settings(), wildcard_replay()), recorder)
+    environ = falcon.testing.create_environ(PATH, method="POST", host="127.0.0.1",
+                                            headers={"Content-Type": JSON},
+                                            body=json.dumps({**PLAIN, "stream": True}))
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    first = next(iter(body))
+    assert first.startswith(b"data: ")
+    [exchange] = recorder.drain(settle=0.1)
+    problems = judge([exchange], grace=0.1)
+    assert len(problems) == 1 and "still open when the test ended" in problems[0], problems
+    for _ in body:
+        pass
+    body.close()
+    assert judge([exchange], grace=0.1) == []

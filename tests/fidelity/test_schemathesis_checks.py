@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 
@@ -16,6 +16,7 @@ from proxy.chat.completion import ChunkFactory
 from proxy.contract.document import load_document
 from proxy.errors import ProxyError
 from proxy.settings import Settings
+from tests.properties.budget import SUPPRESSED_HEALTH_CHECKS
 from tests.schema_fuzz import hooks
 from tests.support.runners import wildcard_replay
 
@@ -42,7 +43,7 @@ def test_the_model_of_generated_cases_is_pinned_before_every_call():
     seen: list[tuple[str, int]] = []
 
     @settings(max_examples=5, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=SUPPRESSED_HEALTH_CHECKS)
     @given(CHAT.as_strategy(generation_mode=GenerationMode.POSITIVE))
     def generated(case):
         response = case.call(app=the_app)
@@ -103,7 +104,7 @@ def test_positive_refusals_must_be_documented(monkeypatch):
     failures: list[str] = []
 
     @settings(max_examples=1, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=SUPPRESSED_HEALTH_CHECKS)
     @given(CHAT.as_strategy(generation_mode=GenerationMode.POSITIVE))
     def one_valid_request(case):
         with pytest.raises(FailureGroup) as caught:

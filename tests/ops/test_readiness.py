@@ -12,7 +12,7 @@ from proxy.claude.version import PINNED_CLI_VERSION
 from proxy.contract.validation import validate_response
 from proxy.runners.live import LiveRunner, WorkRoot, find_claude
 from proxy.settings import Settings
-from tests.conftest import CLI_VERSION
+from tests.conftest import pinned_cli_version
 from tests.support.http import call
 from tests.support.servers import cli_environ, running_proxy
 
@@ -33,7 +33,9 @@ def test_ready_with_a_logged_in_cli(live_proxy):
     assert status == 200 and body["status"] == "ready" and body["mode"] == "live"
     cli = body["cli"]
     assert cli["found"] is True and os.path.isabs(cli["path"])
-    assert cli["version"] == CLI_VERSION and cli["pinned_version"] == PINNED_CLI_VERSION
+    # The pin in pyproject.toml, not what the test suite's own `--version` probe parsed: the
+    # server's probe must find the very version the project is tested with.
+    assert cli["version"] == pinned_cli_version() and cli["pinned_version"] == PINNED_CLI_VERSION
     assert cli["logged_in"] is True and cli["auth_method"] == "api_key"
     assert body["pool"] == {"active": 0, "limit": 3}
     assert body["queue"] == {"waiting": 0, "limit": 5, "rejected": 0}
@@ -144,7 +146,7 @@ def test_the_login_check_is_cached(tmp_path, standin):
     probe = CLIProbe(lambda: find_claude("", environ), env_for, login_ttl=60.0,
                      clock=lambda: clock_value[0])
     first = probe.status()
-    assert first.logged_in is True and first.version == CLI_VERSION
+    assert first.logged_in is True and first.version == pinned_cli_version()
     assert len(runs) == 2                      # --version and auth status
     clock_value[0] = 59.0
     assert probe.status() == first and len(runs) == 2      # both cached

@@ -1,5 +1,10 @@
 """Every catalogue entry, replayed through the real server and read with the official SDK,
-streamed and not: status, error code, Retry-After, content, finish_reason and usage."""
+streamed and not: status, error code, Retry-After, content, finish_reason and usage.
+
+A stream is read twice: through the SDK, and as raw bytes, which must follow the stream rules
+(tests/support/stream_rules.py) and end with `data: [DONE]` (the SDK does not say whether it
+saw one). Streams are asked with and without `stream_options.include_usage`: the usage chunk
+comes only when asked."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import pytest
 from proxy.contract.validation import ResponseValidator
 from tests.replay.conftest import CATALOGUE
 from tests.replay.expectations import ECHO, EXPECTED, Answer, BrokenStream, Refused
+from tests.support.stream_rules import StreamReport, check_stream
 
 NAMES = list(json.loads(CATALOGUE.read_text(encoding="utf-8"))["entries"])
 
@@ -33,10 +39,24 @@ def _sdk(request: dict) -> dict:
     return known
 
 
-def _stream(client, request: dict, reasoning: list | None = None):
+def _stream_args(request: dict, include_usage: bool) -> dict:
+    extra = {"stream_options": {"include_usage": True}} if include_usage else {}
+    return {**_sdk(request), "stream": True, **extra}
+
+
+def _raw_stream(client, request: dict, include_usage: bool) -> StreamReport:
+    """The stream's bytes, checked against the stream rules; they end with [DONE]."""
+    with client.chat.completions.with_streaming_response.create(
+            **_stream_args(request, include_usage)) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        raw = b"".join(response.iter_bytes())
+    assert raw.endswith(b"\n\ndata: [DONE]\n\n"), raw[-200:]
+    return check_stream(raw, include_usage=include_usage).assert_ok()
+
+
+def _stream(client, request: dict, include_usage: bool = True, reasoning: list | None = None):
     chunks, text = [], []
-    stream = client.chat.completions.create(**_sdk(request), stream=True,
-                                            stream_options={"include_usage": True})
+    stream = client.chat.completions.create(**_stream_args(request, include_usage))
     try:
         for chunk in stream:
             chunks.append(chunk)
@@ -50,17 +70,18 @@ def _stream(client, request: dict, reasoning: list | None = None):
     return chunks, "".join(text), None
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("mode", ["whole", "stream", "stream_usage"])
 @pytest.mark.parametrize("name", NAMES)
-def test_entry(name, stream, catalogue, client):
+def test_entry(name, mode, catalogue, client):
     request = catalogue.entries[name].request
     expected = EXPECTED[name]
     validator = ResponseValidator()
+    stream, include_usage = mode != "whole", mode == "stream_usage"
 
     if isinstance(expected, Refused) or (isinstance(expected, BrokenStream) and not stream):
         with pytest.raises(openai.APIStatusError) as caught:
             if stream:
-                _stream(client, request)
+                _stream(client, request, include_usage)
             else:
                 client.chat.completions.create(**_sdk(request))
         error = caught.value
@@ -77,10 +98,13 @@ def test_entry(name, stream, catalogue, client):
         return
 
     if isinstance(expected, BrokenStream):
-        chunks, text, error = _stream(client, request)
+        chunks, text, error = _stream(client, request, include_usage)
         assert text == expected.partial
         assert isinstance(error, openai.APIError) and error.code == expected.code
         assert all(c.choices[0].finish_reason is None for c in chunks if c.choices)
+        raw = _raw_stream(client, request, include_usage)
+        assert raw.text == expected.partial and raw.error["code"] == expected.code
+        assert raw.usage is None
         return
 
     assert isinstance(expected, Answer)
@@ -88,7 +112,7 @@ def test_entry(name, stream, catalogue, client):
     prompt_tokens, completion_tokens = expected.usage
     if stream:
         pieces: list = []
-        chunks, text, error = _stream(client, request, pieces)
+        chunks, text, error = _stream(client, request, include_usage, pieces)
         assert error is None
         # Streamed thinking is a run of deltas, never null ones; none at all when not asked.
         assert "".join(pieces) == (expected.reasoning or "") and None not in pieces
@@ -96,10 +120,17 @@ def test_entry(name, stream, catalogue, client):
         finishes = [c.choices[0].finish_reason for c in chunks
                     if c.choices and c.choices[0].finish_reason]
         assert finishes == [expected.finish_reason]
-        assert chunks[-1].choices == [] and chunks[-1].usage is not None
-        usage = chunks[-1].usage
         assert {c.id for c in chunks} == {chunks[0].id}
         assert all(c.model == request["model"] for c in chunks)
+        raw = _raw_stream(client, request, include_usage)
+        assert raw.text == content and raw.finish_reason == expected.finish_reason
+        if not include_usage:
+            assert all(c.choices and c.usage is None for c in chunks)
+            assert raw.usage is None
+            return  # the token counts are checked in the other two modes
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None
+        usage = chunks[-1].usage
+        assert (raw.usage["prompt_tokens"], raw.usage["completion_tokens"]) == expected.usage
     else:
         response = client.chat.completions.with_raw_response.create(**_sdk(request))
         assert validator.errors("CreateChatCompletionResponse", response.http_response.json()) == []

@@ -1,10 +1,12 @@
 """How much schemathesis does, and how it is set up for this project's document.
 
 The settings live in schemathesis.toml beside this file (also used by the command line).
-CI budget: `CMA_FUZZ_EXAMPLES` fuzzing examples per operation and generation mode (default 30:
-about 15 s in process and 20 s over the socket on 2 cores); a nightly job sets it higher (400
-took 8 minutes for both). The examples and coverage phases do not depend on it: they run every
-example of the document and every coverage scenario schemathesis derives.
+CI budget: `CMA_FUZZ_EXAMPLES` fuzzing examples per operation and generation mode (default 30),
+and a multiple of that for the fuzzing phase of the chat operation, the one with a success path
+worth fuzzing: ten times in process (300), five times over the socket, where each call costs
+more (150); together about 35 s of CPU on 2 cores. A nightly job sets it higher. The examples
+and coverage phases do not depend on it: they run every example of the document and every
+coverage scenario schemathesis derives.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from schemathesis.config import SchemathesisConfig
 
 CONFIG_FILE = Path(__file__).resolve().parent / "schemathesis.toml"
+DEFAULT_EXAMPLES = 30
 
 
 def examples_per_operation() -> int | None:
@@ -22,10 +25,18 @@ def examples_per_operation() -> int | None:
     return int(raw) if raw else None
 
 
-def config() -> SchemathesisConfig:
-    """schemathesis.toml, with the CI budget from the environment applied."""
+def chat_fuzzing_examples(factor: int) -> int:
+    return factor * (examples_per_operation() or DEFAULT_EXAMPLES)
+
+
+def config(chat_factor: int = 10) -> SchemathesisConfig:
+    """schemathesis.toml, with the CI budget from the environment applied, and `chat_factor`
+    times that for the chat operation's fuzzing phase (its `[[operations]]` entry)."""
     loaded = SchemathesisConfig.from_path(CONFIG_FILE)
+    project = loaded.projects.default
     examples = examples_per_operation()
     if examples is not None:
-        loaded.projects.default.generation.update(max_examples=examples)
+        project.generation.update(max_examples=examples)
+    (chat,) = project.operations.operations
+    chat.phases.fuzzing.generation.update(max_examples=chat_fuzzing_examples(chat_factor))
     return loaded

@@ -11,6 +11,12 @@ schemathesis registers hooks and checks globally, on import; both act only on op
 this project's document (its `info.title`), so other schemas in the same process are left
 alone.
 
+* `flatmap_case` steers most valid chat requests of the fuzzing phase toward what the proxy
+  serves, streamed or not (steering.py), so the success path and the stream rules see hundreds
+  of generated requests instead of a handful; the rest stay as generated, and so do the
+  examples and coverage phases and every invalid request. Only in runs configured by
+  schemathesis.toml (the fuzz tests, the command line): other tests that generate from the
+  document get what it allows, unsteered.
 * `before_call` pins the served model (`CMA_FUZZ_MODEL`, default claude-sonnet-4) into every
   generated body that names one; otherwise nearly every valid case is a 404 model_not_found.
   It runs for every phase, coverage included (`map_body` does not).
@@ -29,7 +35,10 @@ import os
 from typing import Any
 
 import schemathesis
+from hypothesis import strategies as st
+from schemathesis.generation.meta import TestPhase
 
+from tests.schema_fuzz.steering import Steer, steered, steers
 from tests.support.fidelity import official_problems
 from tests.support.stream_rules import check_stream, include_usage_of
 
@@ -71,6 +80,29 @@ def _is_positive(case: Any) -> bool:
     return meta is not None and meta.generation.mode.is_positive
 
 
+def _is_fuzzing(case: Any) -> bool:
+    meta = case.meta
+    return meta is not None and meta.phase.name == TestPhase.FUZZING
+
+
+def _configured_here(case: Any) -> bool:
+    """Whether the run was configured by schemathesis.toml, which names this module."""
+    return getattr(case.operation.schema.config, "hooks", None) == __name__
+
+
+@schemathesis.hook
+def flatmap_case(context: Any, case: Any) -> st.SearchStrategy:
+    if not (_ours(case) and _is_chat(case) and _configured_here(case) and _is_positive(case)
+            and _is_fuzzing(case) and isinstance(case.body, dict)):
+        return st.just(case)
+
+    def steer(choice: Steer) -> Any:
+        case.body = steered(case.body, choice)
+        return case
+
+    return steers().map(steer)
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     # Generated cases only (they carry generation metadata); a test's own case keeps its model.
@@ -79,22 +111,36 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         case.body["model"] = served_model()
 
 
+def is_chat_case(case: Any) -> bool:
+    """A case of this project's chat completion operation."""
+    return _ours(case) and _is_chat(case)
+
+
+def _asked_for_stream(case: Any) -> bool:
+    return isinstance(case.body, dict) and case.body.get("stream") is True
+
+
+def whole_stream_checked(case: Any, response: Any) -> bool:
+    """Whether `chat_stream_rules` checks this answer as a whole stream (and so, once the
+    checks passed, the stream followed every rule)."""
+    return is_chat_case(case) and response.status_code == 200 and _asked_for_stream(case) \
+        and _media_type(response) == "text/event-stream" and not response.stream_cut_short
+
+
 @schemathesis.check
 def chat_stream_rules(ctx: Any, response: Any, case: Any) -> bool | None:
-    if not (_ours(case) and _is_chat(case)) or response.status_code != 200:
+    if not is_chat_case(case) or response.status_code != 200:
         return None
     media = _media_type(response)
-    asked = isinstance(case.body, dict) and case.body.get("stream") is True
-    if media == "text/event-stream":
-        if not asked:
-            raise AssertionError("a stream was sent, but the request did not ask for one")
-        if response.stream_cut_short:
-            return None  # schemathesis stopped reading (max-stream-events): not a whole stream
-        check_stream(response.content, include_usage=include_usage_of(case.body)).assert_ok()
-        return True
-    if asked:
+    asked = _asked_for_stream(case)
+    if media == "text/event-stream" and not asked:
+        raise AssertionError("a stream was sent, but the request did not ask for one")
+    if asked and media != "text/event-stream":
         raise AssertionError(f"`stream: true` was answered with {media}, not a stream")
-    return None
+    if not whole_stream_checked(case, response):
+        return None  # not a stream, or schemathesis stopped reading it (max-stream-events)
+    check_stream(response.content, include_usage=include_usage_of(case.body)).assert_ok()
+    return True
 
 
 @schemathesis.check

@@ -2,7 +2,8 @@
 
 The app replays one recorded cassette for any invocation (tests/support/runners.py), so every
 valid request can reach the 200 path, streamed and not; the document is loaded from the app's
-own /openapi.json. (The schema is built at import, the pattern schemathesis's pytest plugin
+own /openapi.json. What the chat operation's fuzzing reached is counted and held to floors
+(statistics.py). (The schema is built at import, the pattern schemathesis's pytest plugin
 needs: its lazy `from_fixture` loader does not work with pytest 9.)
 """
 
@@ -13,13 +14,16 @@ import schemathesis
 from proxy.app import create_app
 from proxy.settings import Settings
 from tests.schema_fuzz import hooks  # noqa: F401  (registers the hook and custom checks)
-from tests.schema_fuzz.budget import config
+from tests.schema_fuzz.budget import chat_fuzzing_examples, config
 from tests.support.runners import wildcard_replay
 
+STATISTICS = "schemathesis in process"
+CHAT_FUZZING_EXAMPLES = chat_fuzzing_examples(10)
 APP = create_app(Settings(), wildcard_replay("plain_question"))
-schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=config())
+schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=config(chat_factor=10))
 
 
 @schema.parametrize()
-def test_app_conforms(case):
-    case.call_and_validate()
+def test_app_conforms(case, fuzz_statistics):
+    response = case.call_and_validate()
+    fuzz_statistics.record(case, response)

@@ -4,7 +4,8 @@ The server replays fixtures/ (the recorded catalogue); a generated request that 
 recording is answered from one recorded cassette instead of 503 fixture_not_found, so valid
 requests reach the 200 path (tests/support/runners.py `replay_or`). Every phase, every check,
 positive and negative data, as in the in-process run; then every recorded answer of the
-catalogue, streamed and not, goes through the same checks.
+catalogue, streamed and not, goes through the same checks. What the chat operation's fuzzing
+reached is counted and held to floors (statistics.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from proxy.chat.models import ModelCatalogue
 from proxy.contract.document import load_document
 from proxy.settings import Settings
 from tests.schema_fuzz import hooks  # noqa: F401  (registers the hook and custom checks)
-from tests.schema_fuzz.budget import config
+from tests.schema_fuzz.budget import chat_fuzzing_examples, config
 from tests.support.runners import REPO, replay_or
 from tests.support.servers import running_proxy
 
-schema = schemathesis.openapi.from_dict(load_document(), config=config())
+STATISTICS = "schemathesis over a socket"
+CHAT_FUZZING_EXAMPLES = chat_fuzzing_examples(5)
+schema = schemathesis.openapi.from_dict(load_document(), config=config(chat_factor=5))
 CHAT = schema["/v1/chat/completions"]["POST"]
 RETRIEVE = schema["/v1/models/{model}"]["GET"]
 CATALOGUE = load(REPO / "fixtures" / "catalogue.json")
@@ -33,12 +36,6 @@ CATALOGUE = load(REPO / "fixtures" / "catalogue.json")
 def server():
     with running_proxy(Settings(), replay_or()) as proxy, requests.Session() as session:
         yield proxy, session
-
-
-@schema.parametrize()
-def test_server_conforms(case, server):
-    proxy, session = server
-    case.call_and_validate(base_url=proxy.url, session=session)
 
 
 @pytest.mark.parametrize("mode", ["whole", "stream", "stream_usage"])
@@ -64,3 +61,12 @@ def test_every_served_model_can_be_retrieved(model, server):
     response = RETRIEVE.Case(path_parameters={"model": model}).call_and_validate(
         base_url=proxy.url, session=session)
     assert response.status_code == 200 and response.json()["id"] == model
+
+
+# Last in the module, so that the fuzzing floor (checked when the module ends) is reported
+# on the fuzz test itself.
+@schema.parametrize()
+def test_server_conforms(case, server, fuzz_statistics):
+    proxy, session = server
+    response = case.call_and_validate(base_url=proxy.url, session=session)
+    fuzz_statistics.record(case, response)
