@@ -403,5 +403,12 @@ def describe(invocation: Invocation) -> str:
     return (f"model `{invocation.model}`, system prompt {len(invocation.system_prompt)} chars, "
             + (f"{len(invocation.history)} earlier turn(s), " if invocation.history else "") +
             f"{len(invocation.blocks)} block(s) of {len(text)} chars starting {preview!r}, "
-            + (f"{len(invocation.images)} image(s), " if invocation.images else "") +
-            f"max_output_tokens {invocation.max_output_tokens}")
+            + (f"{len(invocation.images)} image(s), " if invocation.images else "")
+            + (f"{len(invocation.tool_results)} tool result(s), " if invocation.tool_results
+               else "")
+            + (f"{len(invocation.tools)} tool(s), " if invocation.tools else "")
+            + ("a response format, " if invocation.json_schema is not None else "")
+            + f"max_output_tokens {invocation.max_output_tokens}"
+            + "".join(f", {name} {getattr(invocation, name)}"
+                      for name in ("effort", "thinking", "thinking_display")
+                      if getattr(invocation, name) is not None))

@@ -167,17 +167,20 @@ class SessionStore:
 
     # -- directories -----------------------------------------------------------------------
     def prepare_cwd(self) -> Path:
-        """The shared working directory: empty, and read-only so nothing can be put in it."""
-        if not self.cwd.is_dir() or self.cwd.is_symlink():
-            if self.cwd.is_symlink() or self.cwd.exists():
+        """The shared working directory: empty, and read-only so nothing can be put in it.
+        Several threads spawn at once (requests, the warm pool's filler): one prepares it."""
+        with self._lock:
+            if not self.cwd.is_dir() or self.cwd.is_symlink():
+                if self.cwd.is_symlink() or self.cwd.exists():
+                    _remove(self.cwd)
+                self.cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if any(self.cwd.iterdir()):  # never: nothing can write there; never run in a full one
+                self.cwd.chmod(0o700)
                 _remove(self.cwd)
-            self.cwd.mkdir(mode=0o700, parents=True)
-        if any(self.cwd.iterdir()):  # never: nothing can write there; but never run in a full one
-            self.cwd.chmod(0o700)
-            _remove(self.cwd)
-            self.cwd.mkdir(mode=0o700)
-        self.cwd.chmod(0o500)
-        return self.cwd
+                self.cwd.mkdir(mode=0o700, exist_ok=True)
+            if self.cwd.stat().st_mode & 0o777 != 0o500:
+                self.cwd.chmod(0o500)
+            return self.cwd
 
     @property
     def link(self) -> Path:
@@ -187,6 +190,10 @@ class SessionStore:
         """Creates the session directory and the CLI's link to it; SessionUnavailable if the
         link cannot be made (the user's config holds something else under that name)."""
         self.prepare_cwd()
+        with self._lock:
+            self._prepare_link()
+
+    def _prepare_link(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.directory.chmod(0o700)
         link = self.link
@@ -200,6 +207,9 @@ class SessionStore:
                 raise SessionUnavailable(f"{link} exists and is not the proxy's link")
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(target, target_is_directory=True)
+        except FileExistsError:  # another server of this user made it meanwhile
+            if not (link.is_symlink() and os.readlink(link) == target):
+                raise SessionUnavailable(f"{link} exists and is not the proxy's link") from None
         except OSError as exc:
             raise SessionUnavailable(f"cannot link {link} to {target}: {exc}") from None
 
