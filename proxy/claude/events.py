@@ -7,6 +7,11 @@ The CLI's `result` line is authoritative for success or failure; the exception i
 `max_tokens` stop, which ends the turn at once because the CLI would otherwise spend three
 more model calls continuing it.
 
+Usage is the `result` line's, the whole CLI turn's, except for a request whose tool results
+answer the held calls of a kept process (`continues_turn`): that CLI turn began with the
+request that got the calls, which was already given the usage of the calls' message, so this
+request counts only the messages it saw itself.
+
 When an upstream stream breaks mid-answer, the CLI marks the message abandoned
 (`message_stop` with `abandoned_blocks`) and asks again without streaming. The new answer
 replaces the abandoned one: if it continues what was already sent, only the rest is a
@@ -153,6 +158,8 @@ class EventTranslator:
         self._messages_with_deltas: set[str] = set()
         self._message_id: str | None = None
         self._start_usage: dict[str, Any] = {}
+        self.continues_turn = False     # see the module docstring (usage)
+        self._seen_usage: list[Usage] = []  # each message this translator saw, as it ended
 
     def feed(self, line: str) -> list[Event]:
         if self.done or not line.strip():
@@ -297,6 +304,8 @@ class EventTranslator:
             self._message_text = ""
         elif etype == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason")
+            self._seen_usage.append(Usage.from_anthropic(
+                {**self._start_usage, **(event.get("usage") or {})}))
             if stop == "tool_use" and self.calls:
                 # The answer ends here for the client: the calls go to it, and the CLI waits,
                 # its calls held by the bridge, for the results its next request brings.
@@ -404,6 +413,9 @@ class EventTranslator:
         out: list[Event] = self._settle_replacement()
         if not self._emitted_text and isinstance(obj.get("result"), str) and obj["result"]:
             out.extend(self._text(obj["result"]))  # no deltas and no assistant text: trust result
-        out.append(Finished(STOP_REASONS.get(stop, "stop"), Usage.from_anthropic(obj.get("usage")),
-                            stop))
+        usage = Usage.from_anthropic(obj.get("usage"))
+        if self.continues_turn and self._seen_usage:
+            usage = Usage(*(sum(getattr(u, f) for u in self._seen_usage)
+                            for f in Usage.__dataclass_fields__))
+        out.append(Finished(STOP_REASONS.get(stop, "stop"), usage, stop))
         return out
