@@ -63,6 +63,10 @@ def _scenarios() -> dict[str, Scenario]:
             reply_text="Grace Hopper was 85.",
             tool_use=ToolUse("mcp__c__UserInfo", {"name": "Grace Hopper", "age": 85}),
             tool_use_when="[tool-choice-enforce]"),
+        # ... and one that never calls it: the client must get an honest error, not prose.
+        "prose-only": Scenario(
+            when_prompt_contains="Never: Barbara Liskov",
+            reply_text="Barbara Liskov is a computer scientist."),
         "extract": Scenario(
             when_prompt_contains="Ada Lovelace",
             tool_use=ToolUse("mcp__c__UserInfo", {"name": "Ada Lovelace", "age": 36})),

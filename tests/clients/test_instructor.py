@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.live, pytest.mark.clients]
 SCRIPT = HERE / "instructor" / "instructor_check.py"
 
 
-FLOWS = ["tools", "tools_steered", "tools_partial", "json", "json_schema"]
+FLOWS = ["tools", "tools_steered", "tools_never", "tools_partial", "json", "json_schema"]
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,18 @@ def test_tools_mode_steered_to_the_named_tool(tier, flows):
     steer = upstream[1].body["messages"][-1]["content"]
     assert any("[tool-choice-enforce]" in b.get("text", "") for b in steer
                if isinstance(b, dict)), steer
+
+
+def test_tools_mode_when_the_model_never_calls(tier, flows):
+    """Prose twice, though the request names a tool: an honest error reaches instructor,
+    never the prose as a successful answer."""
+    mark, out = flows["mark"], flows["tools_never"]
+    assert "result" not in out, out
+    error = out["error"]
+    assert (error["class"], error["status"], error["body"]["code"]) == \
+        ("InternalServerError", 502, "tool_choice_not_honoured"), error
+    assert "UserInfo" in error["body"]["message"]
+    assert len(tier.since(mark, "prose-only")) == 2, "the first answer, and the one steered"
 
 
 def test_tools_mode_partial_stream(tier, flows):

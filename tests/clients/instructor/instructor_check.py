@@ -56,6 +56,7 @@ def partial(prompt: str) -> dict:
 FLOWS = {
     "tools": lambda: extract(instructor.Mode.TOOLS, "Ada Lovelace was 36."),
     "tools_steered": lambda: extract(instructor.Mode.TOOLS, "Steer: Grace Hopper was 85."),
+    "tools_never": lambda: extract(instructor.Mode.TOOLS, "Never: Barbara Liskov was born in 1939."),
     "tools_partial": lambda: partial("Partial: Alan Turing was 41."),
     "json": lambda: extract(instructor.Mode.JSON, "Structured: Marie Curie was 66."),
     "json_schema": lambda: extract(instructor.Mode.JSON_SCHEMA, "Structured: Marie Curie was 66."),
