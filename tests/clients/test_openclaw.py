@@ -100,7 +100,7 @@ def _finish(process: subprocess.Popen, workspace: Path, started: float, deadline
 
 @pytest.fixture(scope="module")
 def openclaw(tier, tmp_path_factory):
-    """Both runs, started together; {message: Run}, and where the upstream log stood."""
+    """Both runs, started together, and where the upstream log stood before them."""
     need_node()
     if not OPENCLAW.exists():
         pytest.fail(f"{OPENCLAW} is missing from an installed tests/clients/node")
@@ -111,7 +111,13 @@ def openclaw(tier, tmp_path_factory):
                _start(root / "listing", tier.base_url, LISTING,
                       {marker: "Nothing to see here.\n"})]
     deadline = time.monotonic() + DEADLINE
-    plain, listing = (_finish(*s, deadline) for s in started)
+    try:
+        plain, listing = [_finish(*s, deadline) for s in started]
+    finally:
+        for process, _, _ in started:   # a run that failed the other's wait ends too
+            if process.poll() is None:
+                os.killpg(process.pid, 9)
+                process.communicate()
     return {"plain": plain, "listing": listing, "marker": marker, "mark": mark}
 
 
@@ -128,7 +134,7 @@ def test_plain_answer(tier, openclaw):
     assert run.out["provider"] == "claude-max" and run.out["model"] == MODEL
     assert run.out["usage"]["input"] == 100 and run.out["usage"]["output"] == 12
     (upstream,) = _requests(tier, openclaw, PLAIN)
-    # its 11 tools on, exactly those, as the client's own functions; its system prompt first
+    # its 11 tools on, exactly those, as the client's own functions, and its system prompt
     assert sorted(t["name"] for t in upstream.body["tools"]) == \
         [f"mcp__c__{name}" for name in OPENCLAW_TOOLS]
     system = "\n".join(b["text"] for b in upstream.body["system"])
