@@ -7,6 +7,11 @@ The CLI's `result` line is authoritative for success or failure; the exception i
 `max_tokens` stop, which ends the turn at once because the CLI would otherwise spend three
 more model calls continuing it.
 
+Usage is the `result` line's, the whole CLI turn's, except for a request whose tool results
+answer the held calls of a kept process (`continues_turn`): that CLI turn began with the
+request that got the calls, which was already given the usage of the calls' message, so this
+request counts only the messages it saw itself.
+
 When an upstream stream breaks mid-answer, the CLI marks the message abandoned
 (`message_stop` with `abandoned_blocks`) and asks again without streaming. The new answer
 replaces the abandoned one: if it continues what was already sent, only the rest is a
@@ -182,6 +187,8 @@ class EventTranslator:
         self._reasoning_messages: set[str] = set()  # messages whose thinking was streamed
         self._emitted_reasoning = False
         self._reasoning_separator = False
+        self.continues_turn = False     # see the module docstring (usage)
+        self._seen_usage: list[Usage] = []  # each message this translator saw, as it ended
 
     def feed(self, line: str) -> list[Event]:
         if self.done or not line.strip():
@@ -349,6 +356,8 @@ class EventTranslator:
             self._message_text = ""
         elif etype == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason")
+            self._seen_usage.append(Usage.from_anthropic(
+                {**self._start_usage, **(event.get("usage") or {})}))
             if stop == "tool_use" and self.calls:
                 # The answer ends here for the client: the calls go to it, and the CLI waits,
                 # its calls held by the bridge, for the results its next request brings.
@@ -445,8 +454,16 @@ class EventTranslator:
         self._abandoned, self._replacement = None, ""
         return [Revision(len(old), new)] if new != old else []
 
-    def _structured_result(self, obj: dict) -> list[Event]:
+    def _turn_usage(self, obj: dict) -> Usage:
+        """The result line's usage, or (continuing a turn) what this request's messages used."""
         usage = Usage.from_anthropic(obj.get("usage"))
+        if self.continues_turn and self._seen_usage:
+            usage = Usage(*(sum(getattr(u, f) for u in self._seen_usage)
+                            for f in Usage.__dataclass_fields__))
+        return usage
+
+    def _structured_result(self, obj: dict) -> list[Event]:
+        usage = self._turn_usage(obj)
         value = obj.get("structured_output")
         if value is None:  # the model answered in prose, also when asked again: it declined
             prose = "".join(self._prose) or str(obj.get("result") or "")
@@ -528,6 +545,5 @@ class EventTranslator:
         out: list[Event] = self._settle_replacement()
         if not self._emitted_text and isinstance(obj.get("result"), str) and obj["result"]:
             out.extend(self._text(obj["result"]))  # no deltas and no assistant text: trust result
-        out.append(Finished(STOP_REASONS.get(stop, "stop"), Usage.from_anthropic(obj.get("usage")),
-                            stop))
+        out.append(Finished(STOP_REASONS.get(stop, "stop"), self._turn_usage(obj), stop))
         return out

@@ -57,6 +57,8 @@ class CLIRun:
         self.tools = tools  # the request's proxy.tools.spec.ToolRequest, when it offers tools
         self.referee = referee  # checks tool turns against tool_choice and strict
         self.translator = EventTranslator(tools, structured)
+        # a kept process's turn that this request's tool results continue (usage: events.py)
+        self.translator.continues_turn = bool(getattr(process, "continues_turn", False))
         self._clock = clock
         self.started_at = clock() if started_at is None else started_at
         self.first_output_at: float | None = None

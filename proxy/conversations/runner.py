@@ -236,6 +236,12 @@ class TurnHandle:
     def continued(self) -> bool:
         return self.taken is not None
 
+    @property
+    def continues_turn(self) -> bool:
+        """The kept process waits on the calls this request's tool results answer: its CLI
+        turn began with an earlier request (which got the calls and their usage)."""
+        return self.continued and bool(self.invocation.tool_results)
+
     # -- CLIProcess -------------------------------------------------------------------------
     def read_line(self, timeout: float) -> str | None:
         if self._prefetched is not None:

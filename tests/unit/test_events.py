@@ -164,3 +164,45 @@ def test_end_without_result_after_output_is_a_crash():
 def test_a_result_without_deltas_still_delivers_its_text():
     events = run([INIT, result(result="only in the result")])
     assert texts(events) == "only in the result"
+
+
+def _message_delta(output_tokens: int, stop: str = "end_turn") -> str:
+    return stream({"type": "message_delta", "delta": {"stop_reason": stop},
+                   "usage": {"output_tokens": output_tokens}})
+
+
+@pytest.mark.parametrize("continues_turn", [False, True])
+def test_usage_of_a_turn_continued_by_tool_results_is_its_own_messages(continues_turn):
+    """A kept process answers held calls within the CLI turn that made them: its `result`
+    counts that whole turn, the calls' message included, which the request that got the
+    calls was already given. The request with the results counts only what it saw."""
+    translator = EventTranslator()
+    translator.continues_turn = continues_turn
+    events = []
+    for item in [message_start("m2", input_tokens=30, cache_read_input_tokens=0,
+                               cache_creation_input_tokens=0),
+                 text_block(), delta("It is sunny."), _message_delta(6),
+                 result(usage={"input_tokens": 130, "output_tokens": 18,
+                               "cache_read_input_tokens": 0,
+                               "cache_creation_input_tokens": 0})]:
+        events.extend(translator.feed(item))
+    usage = events[-1].usage
+    if continues_turn:   # the calls' message (100 in, 12 out) was reported with the calls
+        assert (usage.prompt_tokens, usage.output_tokens) == (30, 6)
+    else:                # any other run: the result line's, the whole turn
+        assert (usage.prompt_tokens, usage.output_tokens) == (130, 18)
+
+
+def test_usage_of_a_continued_turn_counts_every_message_it_saw():
+    # e.g. the proxy's referee asked again in the same request: both answers were paid for
+    translator = EventTranslator()
+    translator.continues_turn = True
+    events = []
+    for item in [message_start("m2", input_tokens=30), text_block(), delta("a"),
+                 _message_delta(6),
+                 message_start("m3", input_tokens=40), text_block(), delta("b"),
+                 _message_delta(4), result()]:
+        events.extend(translator.feed(item))
+    usage = events[-1].usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens) == \
+        (70, 4, 10)
