@@ -45,6 +45,8 @@ DEFAULT_ROOTS = (
     "CreateChatCompletionRequest",
     "CreateChatCompletionResponse",
     "CreateChatCompletionStreamResponse",
+    "CreateCompletionRequest",
+    "CreateCompletionResponse",
     "ListModelsResponse",
     "Model",
     "ErrorResponse",
@@ -57,6 +59,13 @@ _LENIENT_EDITS = (
     ("CreateChatCompletionResponse", ("properties", "choices", "items"), ("logprobs",)),
     ("CreateChatCompletionStreamResponse", ("properties", "choices", "items"), ("logprobs",)),
 )
+
+# A streamed text completion: the official spec gives streamed and non-streamed completions one
+# shape (CreateCompletionResponse), but OpenAI streams `finish_reason: null` until a choice
+# ends. The one relaxation for stream chunks: (schema, path to the property made nullable).
+_STREAM_CHUNK_EDITS = {
+    "CreateCompletionResponse": ("properties", "choices", "items", "properties", "finish_reason"),
+}
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _VENDORED_CANDIDATES = (
@@ -284,14 +293,26 @@ def official_schemas(names: Iterable[str] = DEFAULT_ROOTS, profile: str = "stric
     return json.loads(json.dumps(bundle))  # the caller's own copy: nothing shared with caches
 
 
-def official_validator(name: str, profile: str = "strict") -> Draft202012Validator:
-    """A validator for one official schema (e.g. "CreateChatCompletionStreamResponse")."""
-    return _official_validator(name, profile)
+def official_validator(name: str, profile: str = "strict", *,
+                       stream_chunk: bool = False) -> Draft202012Validator:
+    """A validator for one official schema (e.g. "CreateChatCompletionStreamResponse").
+    `stream_chunk`: for a schema the spec uses for stream chunks too (CreateCompletionResponse),
+    with the one relaxation a chunk needs (`finish_reason: null` before its choice ends)."""
+    return _official_validator(name, profile, stream_chunk)
 
 
 @functools.lru_cache(maxsize=32)
-def _official_validator(name: str, profile: str) -> Draft202012Validator:
+def _official_validator(name: str, profile: str, stream_chunk: bool = False
+                        ) -> Draft202012Validator:
     bundle = official_schemas([name], profile)
+    if stream_chunk:
+        if name not in _STREAM_CHUNK_EDITS:
+            raise KeyError(f"{name} is not a schema the spec uses for stream chunks")
+        node = bundle["$defs"][name]
+        *path, last = _STREAM_CHUNK_EDITS[name]
+        for step in path:
+            node = node[step]
+        node[last] = {"anyOf": [node[last], {"type": "null"}]}
     return Draft202012Validator({**bundle, "$ref": _DEFS_PREFIX + name})
 
 
