@@ -38,7 +38,7 @@ from proxy.contract.validation import RequestValidator
 from proxy.claude.version import cli_version
 from proxy.runners.live import LiveRunner, WorkRoot, find_claude
 from proxy.runners.recording import RecordingRunner
-from proxy.service import ChatService
+from proxy.service import ChatRequest, ChatService
 from proxy.standin import StandInUpstream
 from proxy.settings import Settings
 
@@ -46,7 +46,8 @@ describe = "Record CLI runs from a scenario catalogue into cassettes (for replay
 
 UPSTREAMS = ("stand-in", "login")
 DEFAULT_CATALOGUE = "fixtures/catalogue.json"
-DEFAULT_OUTPUT = {"stand-in": "fixtures/cassettes", "login": "fixtures/login"}
+# Beside the catalogue: fixtures/cassettes and fixtures/login for fixtures/catalogue.json.
+DEFAULT_OUTPUT = {"stand-in": "cassettes", "login": "login"}
 STANDIN_API_KEY = "sk-ant-standin"  # any key does for the stand-in; redacted anyway
 STANDIN_OAUTH_TOKEN = "standin-oauth-token"  # CLAUDE_CODE_OAUTH_TOKEN: a subscription login
 LIMITS = Limits(total=300.0, idle=240.0)
@@ -56,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalogue", default=DEFAULT_CATALOGUE,
                         help=f"the scenario catalogue (default {DEFAULT_CATALOGUE})")
     parser.add_argument("--output", default=None,
-                        help="cassette directory (default fixtures/cassettes with the stand-in, "
-                             "fixtures/login with your login)")
+                        help="cassette directory (default: cassettes/ beside the catalogue with the "
+                             "stand-in, login/ beside it with your login)")
     parser.add_argument("--upstream", choices=UPSTREAMS, default="login",
                         help="'stand-in': the project's stand-in Anthropic API plays each "
                              "entry's scenario (no subscription needed); 'login' (default): "
@@ -219,11 +220,8 @@ def _record(entry: Entry, session: _Session, home: str, work: str) -> Cassette:
 
 def _drive(entry: Entry, session: _Session, recorder: RecordingRunner) -> None:
     """The proxy's request path, without HTTP: validate, prepare, start, consume the events."""
-    issue = session.validator.validate("CreateChatCompletionRequest", entry.request)
-    if issue is not None:
-        raise ValueError(f"the request is not valid: {issue.message}")
     service = ChatService(ModelCatalogue(), recorder, ConcurrencyLimiter(1, 0, 1.0), LIMITS)
-    chat = service.prepare(entry.request)
+    chat = prepared(entry, service, session.validator)
     run = service.start(chat, lambda: False)
     signalled = False
     try:
@@ -237,6 +235,23 @@ def _drive(entry: Entry, session: _Session, recorder: RecordingRunner) -> None:
                 break
     finally:
         run.close()
+
+
+def prepared(entry: Entry, service: ChatService,
+             validator: RequestValidator | None = None) -> ChatRequest:
+    """The chat request the proxy makes of an entry's request, through its own request path
+    (a legacy completions request of one prompt is one chat request)."""
+    schema = "CreateCompletionRequest" if entry.endpoint == "completions" else \
+        "CreateChatCompletionRequest"
+    issue = (validator or RequestValidator()).validate(schema, entry.request)
+    if issue is not None:
+        raise ValueError(f"the request is not valid: {issue.message}")
+    if entry.endpoint != "completions":
+        return service.prepare(entry.request)
+    completion = service.prepare_completion(entry.request)
+    if len(completion.chats) != 1:
+        raise ValueError("a completions entry has one prompt (one CLI run, one cassette)")
+    return completion.chats[0]
 
 
 def _select(catalogue: Catalogue, only: Sequence[str] | None) -> list[Entry]:
@@ -333,7 +348,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"claude-max-api record: {exc}", file=sys.stderr)
         return 2
-    output = Path(args.output or DEFAULT_OUTPUT[args.upstream])
+    output = Path(args.output) if args.output else \
+        Path(args.catalogue).parent / DEFAULT_OUTPUT[args.upstream]
     version = installed_cli_version(args.claude_bin)
     if version is None and any(e.cli is None for e in selected):
         print("claude-max-api record: the Claude Code CLI was not found (install it with npm "
