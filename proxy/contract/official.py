@@ -14,7 +14,7 @@ Extraction: take the `$ref` closure of the requested schemas; drop `x-*`, `examp
 to `anyOf [{...}, {type: null}]`; point `#/components/schemas/X` at `#/$defs/X`.
 
 Profiles: "strict" is the official schemas as they are; "lenient" drops `refusal` and
-`logprobs` from the `required` lists of a completion, which real servers omit.
+`logprobs` from the `required` lists of a completion (chat or legacy), which real servers omit.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ _LENIENT_EDITS = (
     ("ChatCompletionResponseMessage", (), ("refusal",)),
     ("CreateChatCompletionResponse", ("properties", "choices", "items"), ("logprobs",)),
     ("CreateChatCompletionStreamResponse", ("properties", "choices", "items"), ("logprobs",)),
+    ("CreateCompletionResponse", ("properties", "choices", "items"), ("logprobs",)),
 )
 
 # A streamed text completion: the official spec gives streamed and non-streamed completions one
