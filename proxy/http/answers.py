@@ -23,6 +23,7 @@ from proxy.claude.events import (Activity, Failed, Finished, Refusal, Revision, 
                                  TextDelta, ToolCallArguments, ToolCallEnd, ToolCallStart)
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
+from proxy.service import ChatRequest, ChatService
 from proxy.errors import ProxyError
 from proxy.http import sse
 from proxy.http.body import read_json
@@ -56,6 +57,45 @@ def client_gone(req: falcon.Request, resp: falcon.Response) -> None:
     resp.status = "499 Client Closed Request"
     resp.media = ProxyError(499, "The client closed the request.",
                             code="client_disconnected").body()
+
+
+class CLIEndpoint:
+    """A resource whose answer is CLI runs: the first run is started here, and its answer
+    becomes the streamed body or the JSON the subclass makes of it."""
+
+    def __init__(self, service: ChatService, validator: RequestValidator, *, max_body_bytes: int,
+                 heartbeat_interval: float = 15.0) -> None:
+        self.service = service
+        self.validator = validator
+        self.max_body_bytes = max_body_bytes
+        self.heartbeat_interval = heartbeat_interval
+
+    def _answer(self, req: falcon.Request, resp: falcon.Response, first: ChatRequest,
+                stream: bool, streamed: Callable[[CLIRun], "RunStream"],
+                whole: Callable[[CLIRun], dict[str, Any]]) -> None:
+        try:
+            run = self.service.start(first, disconnect_probe(req))
+        except ClientGone:
+            return client_gone(req, resp)
+        req.context.run = run  # the first run: first-token time in the log and metrics
+        try:
+            if stream:
+                body = streamed(run)
+                body.prime()
+                resp.status = falcon.HTTP_200
+                resp.content_type = sse.CONTENT_TYPE
+                resp.set_headers(sse.HEADERS)
+                resp.stream = body
+                req.context.stream = body
+            else:
+                resp.media = whole(run)
+        except ClientGone:
+            run.close()
+            return client_gone(req, resp)
+        except BaseException:
+            run.close()
+            raise
+        return None
 
 
 @dataclass

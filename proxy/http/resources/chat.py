@@ -13,24 +13,15 @@ import falcon
 
 from proxy.chat.completion import Call, ChunkFactory, CompletionIdentity, completion_object
 from proxy.claude.events import Finished, Refusal, ToolCallArguments, ToolCallEnd, ToolCallStart
-from proxy.claude.run import CLIRun, ClientGone
-from proxy.contract.validation import RequestValidator
+from proxy.claude.run import CLIRun
 from proxy.http import sse
-from proxy.http.answers import (INTERRUPTED, RunStream, client_gone, collect, disconnect_probe,
-                                validated_body)
-from proxy.service import ChatRequest, ChatService
+from proxy.http.answers import INTERRUPTED, CLIEndpoint, RunStream, collect, validated_body
+from proxy.service import ChatRequest
 
 __all__ = ["ChatCompletions", "ChatStream", "INTERRUPTED"]
 
 
-class ChatCompletions:
-    def __init__(self, service: ChatService, validator: RequestValidator, *, max_body_bytes: int,
-                 heartbeat_interval: float = 15.0) -> None:
-        self.service = service
-        self.validator = validator
-        self.max_body_bytes = max_body_bytes
-        self.heartbeat_interval = heartbeat_interval
-
+class ChatCompletions(CLIEndpoint):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = validated_body(req, self.validator, "CreateChatCompletionRequest",
                               self.max_body_bytes)
@@ -38,28 +29,9 @@ class ChatCompletions:
         req.context.model = body["model"]
         req.context.prompt = chat.prompt  # for the request log's opt-in content logging
         identity = CompletionIdentity.new(body["model"])
-        try:
-            run = self.service.start(chat, disconnect_probe(req))
-        except ClientGone:
-            return client_gone(req, resp)
-        req.context.run = run
-        try:
-            if chat.stream:
-                stream = ChatStream(run, chat, identity, self.heartbeat_interval)
-                stream.prime()
-                resp.status = falcon.HTTP_200
-                resp.content_type = sse.CONTENT_TYPE
-                resp.set_headers(sse.HEADERS)
-                resp.stream = stream
-                req.context.stream = stream
-            else:
-                resp.media = self._complete(run, chat, identity, req)
-        except ClientGone:
-            run.close()
-            return client_gone(req, resp)
-        except BaseException:
-            run.close()
-            raise
+        self._answer(req, resp, chat, chat.stream,
+                     lambda run: ChatStream(run, chat, identity, self.heartbeat_interval),
+                     lambda run: self._complete(run, chat, identity, req))
 
     @staticmethod
     def _complete(run: CLIRun, chat: ChatRequest, identity: CompletionIdentity,

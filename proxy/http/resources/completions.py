@@ -18,12 +18,12 @@ from proxy.chat.completion import CompletionIdentity
 from proxy.chat.text_completion import (Choice, TextChunks, new_identity, text_completion_object,
                                         total_usage)
 from proxy.claude.events import Finished
-from proxy.claude.run import CLIRun, ClientGone
-from proxy.contract.validation import RequestValidator
+from proxy.claude.run import CLIRun
 from proxy.errors import ProxyError
 from proxy.http import sse
-from proxy.http.answers import RunStream, client_gone, collect, disconnect_probe, validated_body
-from proxy.service import ChatService, CompletionRequest
+from proxy.http.answers import (CLIEndpoint, RunStream, collect, disconnect_probe,
+                                validated_body)
+from proxy.service import CompletionRequest
 
 
 def _finish_reasons(reasons: list[str]) -> str:
@@ -31,14 +31,7 @@ def _finish_reasons(reasons: list[str]) -> str:
     return reasons[0] if len(set(reasons)) == 1 else ",".join(reasons)
 
 
-class Completions:
-    def __init__(self, service: ChatService, validator: RequestValidator, *, max_body_bytes: int,
-                 heartbeat_interval: float = 15.0) -> None:
-        self.service = service
-        self.validator = validator
-        self.max_body_bytes = max_body_bytes
-        self.heartbeat_interval = heartbeat_interval
-
+class Completions(CLIEndpoint):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = validated_body(req, self.validator, "CreateCompletionRequest",
                               self.max_body_bytes)
@@ -48,29 +41,11 @@ class Completions:
         req.context.prompt = request.prompt  # for the request log's opt-in content logging
         identity = new_identity(body["model"])
         probe = disconnect_probe(req)
-        try:
-            run = self.service.start(request.chats[0], probe)
-        except ClientGone:
-            return client_gone(req, resp)
-        req.context.run = run  # the first run: first-token time in the log and metrics
-        try:
-            if request.stream:
-                stream = CompletionStream(run, request, identity, self.heartbeat_interval,
-                                          start=lambda chat: self.service.start(chat, probe))
-                stream.prime()
-                resp.status = falcon.HTTP_200
-                resp.content_type = sse.CONTENT_TYPE
-                resp.set_headers(sse.HEADERS)
-                resp.stream = stream
-                req.context.stream = stream
-            else:
-                resp.media = self._complete(run, request, identity, req, probe)
-        except ClientGone:
-            run.close()
-            return client_gone(req, resp)
-        except BaseException:
-            run.close()
-            raise
+        self._answer(req, resp, request.chats[0], request.stream,
+                     lambda run: CompletionStream(run, request, identity, self.heartbeat_interval,
+                                                  start=lambda chat: self.service.start(chat,
+                                                                                        probe)),
+                     lambda run: self._complete(run, request, identity, req, probe))
 
     def _complete(self, run: CLIRun, request: CompletionRequest, identity: CompletionIdentity,
                   req: falcon.Request, probe: Callable[[], bool]) -> dict[str, Any]:
