@@ -128,3 +128,30 @@ def test_the_recorded_overload_is_a_503_before_any_chunk(client, stream):
             list(result)
     assert caught.value.status_code == 503
     assert caught.value.body["code"] == "upstream_overloaded"
+
+
+@pytest.mark.live
+@pytest.mark.slow
+def test_the_cli_still_prints_what_the_completions_fixtures_recorded(tmp_path):
+    """The drift check (tests/replay/test_drift.py) for fixtures/completions/."""
+    import difflib
+
+    from proxy.cassettes.serializer import comparable
+    from proxy.commands.record import record_catalogue
+    from tests.conftest import CLI_VERSION
+
+    if CLI_VERSION != pinned_cli_version():
+        pytest.skip(f"the installed CLI is {CLI_VERSION}, the fixtures are from the pinned "
+                    f"{pinned_cli_version()}")
+    results = record_catalogue(CATALOGUE, tmp_path, upstream="stand-in", jobs=2)
+    assert [f"{r.name}: {r.detail}" for r in results if r.status != "recorded"] == []
+    fixtures = CassetteDirectory(HERE / "cassettes")
+    diffs = []
+    for result in results:
+        before = comparable(fixtures.load(result.name)).splitlines()
+        now = comparable(result.cassette).splitlines()
+        if before != now:
+            diffs.append("\n".join(difflib.unified_diff(before, now, result.name, "now",
+                                                        lineterm="", n=1)))
+    assert not diffs, "re-record: claude-max-api record --upstream stand-in --catalogue " \
+                      "fixtures/completions/catalogue.json --overwrite\n\n" + "\n\n".join(diffs)
