@@ -328,3 +328,18 @@ def test_one_run_at_a_time_and_every_run_ended(serve, stream):
     response = post(proxy, {"model": "sonnet", "prompt": ["a", "b", "c"], "stream": stream})
     assert response.status_code == 200 and no_slot_taken(proxy)
     assert (runner.most, runner.alive) == (1, 0)
+
+
+def test_a_client_that_leaves_mid_stream_ends_the_run_and_no_later_one_starts(serve):
+    runner = WildcardReplay(load_cassette("slow_stream"), timing="recorded")
+    proxy = serve(runner)
+    with httpx.stream("POST", proxy.base_url + "/completions", timeout=30, json={
+            "model": "sonnet", "prompt": ["a", "b", "c"], "stream": True}) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                break                                  # the first text chunk, then leave
+    assert no_slot_taken(proxy)
+    time.sleep(3.0)  # past the recorded run's end (2.8 s): a server still reading it would
+    assert len(runner.invocations) == 1                # have started the next prompt by now
+    assert no_slot_taken(proxy, within=0)
