@@ -85,6 +85,14 @@ def _chat_probe(name: str, build: Callable[["Context"], Any]) -> Callable[["Cont
     return lambda ctx: Request.json(name, "/chat/completions", build(ctx))
 
 
+HELLO_PROMPT = "Say hello in one short sentence."
+
+
+def _legacy(name: str, **fields: Any) -> Callable[["Context"], Request]:
+    """A legacy completions probe (POST /completions)."""
+    return lambda ctx: Request.json(name, "/completions", {"model": ctx.model, **fields})
+
+
 def _oversized(ctx: "Context") -> Request:
     filler = "lorem ipsum " * (ctx.options.oversized_bytes // 12 + 1)
     payload = _chat(ctx, messages=[{"role": "user", "content": filler}], max_tokens=1)
@@ -162,6 +170,15 @@ PROBES: dict[str, Callable[["Context"], Request]] = {
             {"role": "user", "content": "My name is Ada."},
             {"role": "assistant", "content": "Nice to meet you, Ada."},
             {"role": "user", "content": "What is my name?"}])),
+    # legacy completions
+    "legacy.basic": _legacy("legacy.basic", prompt=HELLO_PROMPT, max_tokens=100),
+    "legacy.stream": _legacy("legacy.stream", prompt=HELLO_PROMPT, max_tokens=100, stream=True,
+                             stream_options={"include_usage": True}),
+    "legacy.list": _legacy("legacy.list", prompt=[HELLO_PROMPT, COUNT_PROMPT], max_tokens=100,
+                           temperature=0),
+    "legacy.max_tokens": _legacy("legacy.max_tokens", prompt=LONG_PROMPT, max_tokens=1),
+    "legacy.echo": _legacy("legacy.echo", prompt=HELLO_PROMPT, max_tokens=100, echo=True),
+    "legacy.missing_prompt": _legacy("legacy.missing_prompt", max_tokens=16),
     # errors
     "errors.malformed_json": lambda ctx: Request(
         "errors.malformed_json", "POST", "/chat/completions",

@@ -16,11 +16,15 @@ class SchemasUnavailable(Exception):
     """Neither the official spec nor the vendored subset is available (e.g. an installed wheel)."""
 
 
-def official_errors(name: str, obj: Any, profile: str = "lenient", limit: int = 5) -> list[str]:
+def official_errors(name: str, obj: Any, profile: str = "lenient", limit: int = 5, *,
+                    stream_chunk: bool = False) -> list[str]:
+    """`stream_chunk`: `obj` is a chunk of a stream the spec gives no schema of its own
+    (a legacy text completion's: CreateCompletionResponse, with `finish_reason: null` allowed
+    before its choice ends, as OpenAI streams it)."""
     from proxy.contract.official import official_validator
 
     try:
-        validator = official_validator(name, profile)
+        validator = official_validator(name, profile, stream_chunk=stream_chunk)
     except FileNotFoundError as exc:
         raise SchemasUnavailable(str(exc)) from None
     found = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])

@@ -19,6 +19,7 @@ from proxy.http.middleware import ApiKeyAuth, HostGuard, KeyRing, OriginGuard, R
 from proxy.http.middleware.key_limits import KeyLimiter, KeyLimits
 from proxy.http.plan_headers import PlanHeaders
 from proxy.http.resources.chat import ChatCompletions
+from proxy.http.resources.completions import Completions
 from proxy.http.resources.document import OpenAPIDocument
 from proxy.http.resources.health import Health
 from proxy.http.resources.metrics import MetricsEndpoint, request_observer
@@ -190,9 +191,11 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
 
     health = Health()  # liveness only; state is in /health/ready, behind the key
     models_resource = Models(models)
-    chat = ChatCompletions(service, RequestValidator(document),
-                           max_body_bytes=settings.max_body_bytes,
+    validator = RequestValidator(document)
+    chat = ChatCompletions(service, validator, max_body_bytes=settings.max_body_bytes,
                            heartbeat_interval=settings.heartbeat_interval)
+    completions = Completions(service, validator, max_body_bytes=settings.max_body_bytes,
+                              heartbeat_interval=settings.heartbeat_interval)
     spec = OpenAPIDocument(document_json_bytes())
     # A recording server that only replays (record mode none, or once over recordings) is
     # ready as replay mode is: its directory is there, no CLI needed.
@@ -208,6 +211,7 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
         "listModels": models_resource.on_get_list,
         "retrieveModel": models_resource.on_get_one,
         "createChatCompletion": chat.on_post,
+        "createCompletion": completions.on_post,
         "getReadiness": readiness.on_get,
         "getMetrics": MetricsEndpoint(metrics).on_get,
     }

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from proxy.chat.models import ModelCatalogue, ServedModel
 from proxy.chat.reasoning import EFFORTS, Reasoning
+from proxy.chat import text_completion
 from proxy.chat.render import Prompt, render
 from proxy.chat.response_format import ResponseFormat, response_format
 from proxy.conversations.history import FALLBACKS
@@ -42,6 +43,7 @@ class ChatRequest:
     tools: ToolRequest = ToolRequest()
     response_format: ResponseFormat | None = None
     reasoning: Reasoning = Reasoning()
+    keep: bool = True  # whether the CLI process may be kept for a next turn (chat only)
 
     def invocation(self) -> Invocation:
         return Invocation(model=self.model.cli_model, system_prompt=self.prompt.system,
@@ -50,12 +52,33 @@ class ChatRequest:
                           history=self.prompt.history, effort=self.reasoning.effort,
                           thinking=self.reasoning.thinking,
                           thinking_display=self.reasoning.thinking_display, owner=self.owner,
-                          continuable=self.prompt.fallback is None,
+                          continuable=self.keep and self.prompt.fallback is None,
                           tools=self.tools.tools, tool_results=self.prompt.results,
                           parallel_calls=self.tools.parallel and not self.tools.legacy,
                           json_schema=self.response_format.schema
                           if self.response_format is not None else None,
                           request=(("model", self.model.id), ("stream", self.stream)))
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """A legacy completions request: one chat request (and CLI run) per prompt."""
+    prompts: tuple[str, ...]
+    chats: tuple[ChatRequest, ...]
+    echo: bool
+
+    @property
+    def stream(self) -> bool:
+        return self.chats[0].stream
+
+    @property
+    def include_usage(self) -> bool:
+        return self.chats[0].include_usage
+
+    @property
+    def prompt(self) -> Prompt:
+        """Every prompt, for the request log's opt-in content logging."""
+        return Prompt("", self.prompts)
 
 
 log = logging.getLogger("claude_max_api.conversations")
@@ -155,6 +178,36 @@ class ChatService:
                              code="invalid_value")
         show = body.get("include_reasoning")
         return Reasoning.of(effort, self.include_reasoning if show is None else bool(show))
+
+    def prepare_completion(self, body: dict[str, Any], owner: str = "") -> CompletionRequest:
+        """A legacy completions request (proxy/chat/text_completion.py): each prompt checked and
+        prepared as a chat request of one user message; raises ProxyError (4xx)."""
+        self.models.get(body["model"])  # an unknown model is a 404 before anything else
+        prompts = text_completion.prompts_of(body)
+        text_completion.check_supported(body)
+        chats = []
+        for index, prompt in enumerate(prompts):
+            where = "prompt" if isinstance(body["prompt"], str) else f"prompt[{index}]"
+            if len(prompt) > self.max_prompt_chars:
+                raise ProxyError(400, f"The prompt has {len(prompt)} characters; this server "
+                                      f"accepts at most {self.max_prompt_chars}.", param=where,
+                                 code="context_length_exceeded")
+            try:
+                prompt.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProxyError(400, "The prompt contains a lone UTF-16 surrogate, which is "
+                                      "not text Claude can receive.", param=where,
+                                 code="invalid_unicode") from None
+            try:
+                chat = self.prepare(text_completion.chat_body(body, prompt), owner)
+            except ProxyError as exc:  # chat's checks name chat's fields; this is the prompt
+                if exc.param and exc.param.startswith("messages"):
+                    exc.param = where
+                raise
+            # Stateless: nobody continues a completion, so its process is not kept (it would
+            # only push a chat's kept conversation out).
+            chats.append(dataclasses.replace(chat, keep=False))
+        return CompletionRequest(prompts, tuple(chats), echo=bool(body.get("echo")))
 
     def _fell_back(self, reason: str, logged: bool = False) -> None:
         if not logged:

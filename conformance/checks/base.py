@@ -30,6 +30,7 @@ AREAS = {
     "reasoning": "Reasoning: reasoning_effort, reasoning_content, reasoning tokens",
     "errors": "Errors and the OpenAI error envelope",
     "headers": "Headers and authentication",
+    "legacy": "Legacy completions (POST /completions)",
     "fuzz": "Fuzzing from the OpenAPI document (schemathesis)",
 }
 

@@ -4,6 +4,8 @@ A JSON file, `{"format": "claude-max-api-catalogue", "entries": {name: entry}}`.
 an OpenAI chat completion request plus what the recording needs around it:
 
     request      the OpenAI request body, sent through the proxy's own request path
+    endpoint     "chat/completions" (default) or "completions" (a legacy completions request
+                 of one prompt, which the proxy runs as one chat request)
     description  one line for humans (copied into the cassette)
     scenario     what the stand-in upstream plays (proxy.standin.Scenario fields)
     env          CLI environment overrides (CLAUDE_CODE_MAX_RETRIES, ...)
@@ -45,13 +47,14 @@ UPSTREAMS = ("stand-in", "closed-port")
 CREDENTIALS = ("api-key", "oauth-token", "none")
 INTERRUPT_POINTS = ("first_text",)
 PROCESSES = ("new", "resumed", "continued")
+ENDPOINTS = ("chat/completions", "completions")
 # Scenario fields that only shape the answer; a real model answers such requests meaningfully.
 _ANSWER_FIELDS = frozenset({"reply_text", "split", "input_tokens", "output_tokens",
                             "cache_creation_input_tokens", "cache_read_input_tokens",
                             "chunk_delay"})
 _ENTRY_FIELDS = frozenset({"description", "request", "scenario", "env", "upstream",
                            "credentials", "extra_args", "interrupt", "cli", "login",
-                           "stable", "turns"})
+                           "stable", "turns", "endpoint"})
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class Entry:
     @property
     def cassette_names(self) -> list[str]:
         return [name for name, _ in self.requests]
+    endpoint: str = "chat/completions"
 
     @property
     def needs_stand_in(self) -> bool:
@@ -163,6 +167,9 @@ def _entry(name: str, raw: Any, base: Path) -> Entry:
         raise ValueError(f"{where}: upstream must be one of {UPSTREAMS}")
     if credentials not in CREDENTIALS:
         raise ValueError(f"{where}: credentials must be one of {CREDENTIALS}")
+    endpoint = raw.get("endpoint", "chat/completions")
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"{where}: endpoint must be one of {ENDPOINTS}")
     interrupt = None
     if raw.get("interrupt") is not None:
         spec = raw["interrupt"]
@@ -181,7 +188,8 @@ def _entry(name: str, raw: Any, base: Path) -> Entry:
                  upstream=upstream, credentials=credentials,
                  extra_args=tuple(map(str, raw.get("extra_args") or ())), interrupt=interrupt,
                  cli=cli, cli_label=raw.get("cli"), login=raw.get("login"),
-                 stable=bool(raw.get("stable", True)), turns=turns)
+                 stable=bool(raw.get("stable", True)), turns=turns,
+                 endpoint=endpoint)
 
 
 def _turns(where: str, raw: Any) -> tuple[Turn, ...]:

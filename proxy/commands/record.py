@@ -40,7 +40,7 @@ from proxy.conversations.keeper import Keeper
 from proxy.conversations.runner import ConversationRunner
 from proxy.runners.live import LiveRunner, WorkRoot, find_claude
 from proxy.runners.recording import RecordingRunner
-from proxy.service import ChatService
+from proxy.service import ChatRequest, ChatService
 from proxy.standin import StandInUpstream
 from proxy.settings import Settings
 
@@ -48,7 +48,8 @@ describe = "Record CLI runs from a scenario catalogue into cassettes (for replay
 
 UPSTREAMS = ("stand-in", "login")
 DEFAULT_CATALOGUE = "fixtures/catalogue.json"
-DEFAULT_OUTPUT = {"stand-in": "fixtures/cassettes", "login": "fixtures/login"}
+# Beside the catalogue: fixtures/cassettes and fixtures/login for fixtures/catalogue.json.
+DEFAULT_OUTPUT = {"stand-in": "cassettes", "login": "login"}
 STANDIN_API_KEY = "sk-ant-standin"  # any key does for the stand-in; redacted anyway
 STANDIN_OAUTH_TOKEN = "standin-oauth-token"  # CLAUDE_CODE_OAUTH_TOKEN: a subscription login
 LIMITS = Limits(total=300.0, idle=240.0)
@@ -58,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalogue", default=DEFAULT_CATALOGUE,
                         help=f"the scenario catalogue (default {DEFAULT_CATALOGUE})")
     parser.add_argument("--output", default=None,
-                        help="cassette directory (default fixtures/cassettes with the stand-in, "
-                             "fixtures/login with your login)")
+                        help="cassette directory (default: cassettes/ beside the catalogue with the "
+                             "stand-in, login/ beside it with your login)")
     parser.add_argument("--upstream", choices=UPSTREAMS, default="login",
                         help="'stand-in': the project's stand-in Anthropic API plays each "
                              "entry's scenario (no subscription needed); 'login' (default): "
@@ -253,11 +254,8 @@ def run_process(cassette: Cassette) -> str:
 
 def _drive(entry: Entry, request: dict, session: _Session, recorder: RecordingRunner) -> None:
     """The proxy's request path, without HTTP: validate, prepare, start, consume the events."""
-    issue = session.validator.validate("CreateChatCompletionRequest", request)
-    if issue is not None:
-        raise ValueError(f"the request is not valid: {issue.message}")
     service = ChatService(ModelCatalogue(), recorder, ConcurrencyLimiter(1, 0, 1.0), LIMITS)
-    chat = service.prepare(request)
+    chat = prepared(entry, service, session.validator, request)
     run = service.start(chat, lambda: False)
     signalled = False
     try:
@@ -271,6 +269,26 @@ def _drive(entry: Entry, request: dict, session: _Session, recorder: RecordingRu
                 break
     finally:
         run.close()
+
+
+def prepared(entry: Entry, service: ChatService,
+             validator: RequestValidator | None = None,
+             request: dict | None = None) -> ChatRequest:
+    """The chat request the proxy makes of an entry's request (or of one turn's `request` of
+    a conversation entry), through its own request path (a legacy completions request of one
+    prompt is one chat request)."""
+    request = entry.request if request is None else request
+    schema = "CreateCompletionRequest" if entry.endpoint == "completions" else \
+        "CreateChatCompletionRequest"
+    issue = (validator or RequestValidator()).validate(schema, request)
+    if issue is not None:
+        raise ValueError(f"the request is not valid: {issue.message}")
+    if entry.endpoint != "completions":
+        return service.prepare(request)
+    completion = service.prepare_completion(request)
+    if len(completion.chats) != 1:
+        raise ValueError("a completions entry has one prompt (one CLI run, one cassette)")
+    return completion.chats[0]
 
 
 def _select(catalogue: Catalogue, only: Sequence[str] | None) -> list[Entry]:
@@ -372,7 +390,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"claude-max-api record: {exc}", file=sys.stderr)
         return 2
-    output = Path(args.output or DEFAULT_OUTPUT[args.upstream])
+    output = Path(args.output) if args.output else \
+        Path(args.catalogue).parent / DEFAULT_OUTPUT[args.upstream]
     version = installed_cli_version(args.claude_bin)
     if version is None and any(e.cli is None for e in selected):
         print("claude-max-api record: the Claude Code CLI was not found (install it with npm "

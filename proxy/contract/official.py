@@ -14,7 +14,7 @@ Extraction: take the `$ref` closure of the requested schemas; drop `x-*`, `examp
 to `anyOf [{...}, {type: null}]`; point `#/components/schemas/X` at `#/$defs/X`.
 
 Profiles: "strict" is the official schemas as they are; "lenient" drops `refusal` and
-`logprobs` from the `required` lists of a completion, which real servers omit.
+`logprobs` from the `required` lists of a completion (chat or legacy), which real servers omit.
 
 `closed_validator()` is stricter still, for judging this project's own answers: the official
 schemas accept any property they do not name, so there every object is closed to the
@@ -50,6 +50,8 @@ DEFAULT_ROOTS = (
     "CreateChatCompletionRequest",
     "CreateChatCompletionResponse",
     "CreateChatCompletionStreamResponse",
+    "CreateCompletionRequest",
+    "CreateCompletionResponse",
     "ListModelsResponse",
     "Model",
     "ErrorResponse",
@@ -61,7 +63,15 @@ _LENIENT_EDITS = (
     ("ChatCompletionResponseMessage", (), ("refusal",)),
     ("CreateChatCompletionResponse", ("properties", "choices", "items"), ("logprobs",)),
     ("CreateChatCompletionStreamResponse", ("properties", "choices", "items"), ("logprobs",)),
+    ("CreateCompletionResponse", ("properties", "choices", "items"), ("logprobs",)),
 )
+
+# A streamed text completion: the official spec gives streamed and non-streamed completions one
+# shape (CreateCompletionResponse), but OpenAI streams `finish_reason: null` until a choice
+# ends. The one relaxation for stream chunks: (schema, path to the property made nullable).
+_STREAM_CHUNK_EDITS = {
+    "CreateCompletionResponse": ("properties", "choices", "items", "properties", "finish_reason"),
+}
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _VENDORED_CANDIDATES = (
@@ -289,28 +299,49 @@ def official_schemas(names: Iterable[str] = DEFAULT_ROOTS, profile: str = "stric
     return json.loads(json.dumps(bundle))  # the caller's own copy: nothing shared with caches
 
 
-def official_validator(name: str, profile: str = "strict") -> Draft202012Validator:
-    """A validator for one official schema (e.g. "CreateChatCompletionStreamResponse")."""
-    return _official_validator(name, profile)
+def official_validator(name: str, profile: str = "strict", *,
+                       stream_chunk: bool = False) -> Draft202012Validator:
+    """A validator for one official schema (e.g. "CreateChatCompletionStreamResponse").
+    `stream_chunk`: for a schema the spec uses for stream chunks too (CreateCompletionResponse),
+    with the one relaxation a chunk needs (`finish_reason: null` before its choice ends)."""
+    return _official_validator(name, profile, stream_chunk)
 
 
 @functools.lru_cache(maxsize=32)
-def _official_validator(name: str, profile: str) -> Draft202012Validator:
+def _official_validator(name: str, profile: str, stream_chunk: bool = False
+                        ) -> Draft202012Validator:
     bundle = official_schemas([name], profile)
+    if stream_chunk:
+        _as_stream_chunk(bundle, name)
     return Draft202012Validator({**bundle, "$ref": _DEFS_PREFIX + name})
 
 
+def _as_stream_chunk(bundle: dict[str, Any], name: str) -> None:
+    if name not in _STREAM_CHUNK_EDITS:
+        raise KeyError(f"{name} is not a schema the spec uses for stream chunks")
+    node = bundle["$defs"][name]
+    *path, last = _STREAM_CHUNK_EDITS[name]
+    for step in path:
+        node = node[step]
+    node[last] = {"anyOf": [node[last], {"type": "null"}]}
+
+
 def closed_validator(name: str, extensions: dict[str, dict[str, Any]] | None = None,
-                     profile: str = "strict") -> Draft202012Validator:
+                     profile: str = "strict", *,
+                     stream_chunk: bool = False) -> Draft202012Validator:
     """A validator for one official schema in which every object accepts only the properties
     the official spec names, plus `extensions` ({schema name: {property: schema}}; each schema
-    self-contained, no `$ref`)."""
-    return _closed_validator(name, profile, json.dumps(extensions or {}, sort_keys=True))
+    self-contained, no `$ref`). `stream_chunk` as for official_validator."""
+    return _closed_validator(name, profile, json.dumps(extensions or {}, sort_keys=True),
+                             stream_chunk)
 
 
 @functools.lru_cache(maxsize=32)
-def _closed_validator(name: str, profile: str, extensions_json: str) -> Draft202012Validator:
+def _closed_validator(name: str, profile: str, extensions_json: str,
+                      stream_chunk: bool = False) -> Draft202012Validator:
     bundle = official_schemas([name], profile)
+    if stream_chunk:
+        _as_stream_chunk(bundle, name)
     defs = bundle["$defs"]
     for schema in defs.values():
         _close(schema)

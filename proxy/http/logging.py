@@ -135,6 +135,8 @@ def _content(req: falcon.Request, resp: falcon.Response, stream: Any) -> dict[st
     elif isinstance(resp.media, dict) and resp.media.get("object") == "chat.completion":
         choices = resp.media.get("choices") or [{}]
         out["completion"] = (choices[0].get("message") or {}).get("content")
+    elif isinstance(resp.media, dict) and resp.media.get("object") == "text_completion":
+        out["completion"] = "\n\n".join(c.get("text") or "" for c in resp.media["choices"])
     return out
 
 

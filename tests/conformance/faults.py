@@ -77,6 +77,15 @@ FAULT_FOR = {
     "errors.oversized_body": "no_body_limit",
     "errors.unknown_route": "route_404_html",
     "errors.wrong_method": "method_405_plain",
+    # legacy completions
+    "legacy.basic.schema": "legacy_finish_null",
+    "legacy.basic.choice": "legacy_chat_object",
+    "legacy.stream.chunks": "legacy_stream_no_finish",
+    "legacy.stream.usage": "legacy_no_usage_chunk",
+    "legacy.prompt_list": "legacy_first_prompt_only",
+    "legacy.max_tokens.length": "legacy_ignore_max_tokens",
+    "legacy.echo": "legacy_echo_ignored",
+    "legacy.errors.missing_prompt": "legacy_no_validation",
     # headers
     "headers.json_content_type": "chat_text_plain",
     "headers.sse_no_cache": "sse_cacheable",

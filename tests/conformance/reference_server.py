@@ -46,6 +46,10 @@ FAULTS = frozenset({
     "auth_optional", "auth_any_key", "error_plain_text",
     "reasoning_effort_500", "reasoning_effort_unchecked", "reasoning_in_content",
     "reasoning_after_content", "reasoning_tokens_missing",
+    # legacy completions
+    "legacy_finish_null", "legacy_chat_object", "legacy_stream_no_finish",
+    "legacy_no_usage_chunk", "legacy_first_prompt_only", "legacy_ignore_max_tokens",
+    "legacy_echo_ignored", "legacy_no_validation",
 })
 
 
@@ -123,6 +127,10 @@ class ReferenceApp:
             if method != "POST":
                 return self.wrong_method()
             return self.chat(environ)
+        if path == "/v1/completions":
+            if method != "POST":
+                return self.wrong_method()
+            return self.legacy(self.read_body(environ))
         if self.b.has("route_404_html"):
             return 404, [("Content-Type", "text/html")], b"<h1>Not Found</h1>"
         raise HTTPFailure(404, f"Invalid URL ({method} {path})", code="not_found")
@@ -424,6 +432,64 @@ class ReferenceApp:
         if not b.has("sse_cacheable"):
             headers.append(("Cache-Control", "no-cache"))
         return 200, headers, events()
+
+
+    # ------------------------------------------------------------------ legacy completions
+
+    def legacy(self, body: Any) -> tuple[int, list, Any]:
+        b = self.b
+        if not b.has("legacy_no_validation"):
+            issue = self.validator.validate("CreateCompletionRequest", body)
+            if issue is not None:
+                raise HTTPFailure(400, issue.message, param=issue.param, code=issue.code)
+        if body["model"] != MODEL:
+            raise HTTPFailure(404, f"The model '{body['model']}' does not exist",
+                              param="model", code="model_not_found")
+        prompts = body.get("prompt", "")
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if b.has("legacy_first_prompt_only"):
+            prompts = prompts[:1]
+        limit = None if b.has("legacy_ignore_max_tokens") else body.get("max_tokens")
+        stops = body.get("stop")
+        stops = [stops] if isinstance(stops, str) else list(stops or [])
+        results = []
+        for prompt in prompts:
+            text = COUNT if "Count from 1 to 20" in str(prompt) else GREETING
+            pieces, finish = self.generate(text, limit, stops)
+            if body.get("echo") and not b.has("legacy_echo_ignored"):
+                pieces = [str(prompt), *pieces]
+            results.append((pieces, finish))
+        prompt_tokens = sum(len(str(p).split()) for p in prompts)
+        completion_tokens = max(1, sum(len(p) for p, _ in results))
+        identity = {**self.identity(), "object": "chat.completion"
+                    if b.has("legacy_chat_object") else "text_completion"}
+        if body.get("stream") is not True:
+            choices = [{"text": "".join(pieces), "index": i, "logprobs": None,
+                        "finish_reason": None if b.has("legacy_finish_null") else finish}
+                       for i, (pieces, finish) in enumerate(results)]
+            out = {**identity, "choices": choices,
+                   "usage": self.usage(prompt_tokens, completion_tokens)}
+            return 200, [("Content-Type", "application/json")], json.dumps(out).encode()
+        include_usage = (body.get("stream_options") or {}).get("include_usage") is True \
+            and not b.has("legacy_no_usage_chunk")
+
+        def chunk(choices: list, **more: Any) -> bytes:
+            return f"data: {json.dumps({**identity, 'choices': choices, **more})}\n\n".encode()
+
+        def events() -> Iterator[bytes]:
+            for index, (pieces, finish) in enumerate(results):
+                for piece in pieces:
+                    yield chunk([{"text": piece, "index": index, "logprobs": None,
+                                  "finish_reason": None}])
+                if not b.has("legacy_stream_no_finish"):
+                    yield chunk([{"text": "", "index": index, "logprobs": None,
+                                  "finish_reason": finish}])
+            if include_usage:
+                yield chunk([], usage=self.usage(prompt_tokens, completion_tokens))
+            yield b"data: [DONE]\n\n"
+
+        return 200, [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], \
+            events()
 
 
 def _now() -> int:

@@ -26,6 +26,7 @@ EXPECTED_OPERATIONS = {
     ("GET", "/v1/models", "listModels"),
     ("GET", "/v1/models/{model}", "retrieveModel"),
     ("POST", "/v1/chat/completions", "createChatCompletion"),
+    ("POST", "/v1/completions", "createCompletion"),  # legacy completions
 }
 CHAT_ERRORS = {"400", "401", "404", "413", "415", "429", "500", "502", "503", "504"}
 
@@ -163,6 +164,20 @@ def test_chat_request_examples_are_valid_and_cover_streaming(doc, request_valida
         assert request_validator.validate("CreateChatCompletionRequest", example["value"]) is None
     streaming = examples["streaming"]["value"]
     assert streaming["stream"] is True and streaming["stream_options"] == {"include_usage": True}
+
+
+def test_legacy_completions_operation_errors_content_and_examples(doc, request_validator):
+    operation = doc["paths"]["/v1/completions"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreateCompletionRequest"}
+    ok = operation["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"]["$ref"].endswith("/CreateCompletionResponse")
+    assert ok["text/event-stream"]["schema"]["$ref"].endswith("/CompletionSSEEvent")
+    assert CHAT_ERRORS <= set(operation["responses"])
+    examples = operation["requestBody"]["content"]["application/json"]["examples"]
+    for example in examples.values():
+        assert request_validator.validate("CreateCompletionRequest", example["value"]) is None
+    assert examples["streaming"]["value"]["stream_options"] == {"include_usage": True}
 
 
 def test_schemathesis_loads_the_document(doc):

@@ -20,8 +20,10 @@ REQUIRED_NAMES = {
     "CreateChatCompletionResponse", "ChatCompletionResponseMessage", "CompletionUsage",
     "CreateChatCompletionStreamResponse", "ChatCompletionStreamResponseDelta",
     "Model", "ListModelsResponse", "Error", "ErrorResponse",
+    "CreateCompletionRequest", "CreateCompletionResponse",  # legacy completions
 }
-OWN_NAMES = {"HealthResponse", "ReadinessResponse", "ChatCompletionSSEEvent"}
+OWN_NAMES = {"HealthResponse", "ReadinessResponse", "ChatCompletionSSEEvent",
+             "CompletionStreamChunk", "CompletionSSEEvent"}
 
 
 def test_document_has_the_agreed_schemas(doc):

@@ -100,7 +100,8 @@ def test_extracted_bundle_is_clean_2020_12(profile):
 def test_lenient_differs_only_in_refusal_and_logprobs():
     strict, lenient = official_schemas(profile="strict"), official_schemas(profile="lenient")
     changed = {n for n in strict["$defs"] if strict["$defs"][n] != lenient["$defs"][n]}
-    assert changed == {"ChatCompletionResponseMessage", "CreateChatCompletionResponse"}
+    assert changed == {"ChatCompletionResponseMessage", "CreateChatCompletionResponse",
+                       "CreateCompletionResponse"}
     assert "refusal" in strict["$defs"]["ChatCompletionResponseMessage"]["required"]
     assert "refusal" not in lenient["$defs"]["ChatCompletionResponseMessage"]["required"]
 

@@ -37,7 +37,8 @@ from proxy.contract.comparison import extensions
 from proxy.contract.document import load_document
 from proxy.contract.official import closed_validator
 from proxy.contract.validation import sse_data_kind
-from tests.support.stream_rules import check_stream, include_usage_of
+from tests.support.stream_rules import (check_stream, check_text_stream, include_usage_of,
+                                        prompts_of)
 
 PROFILE = "strict"
 MAX_KEPT = 16 * 1024 * 1024      # bytes kept per body; more is judged as far as it was kept
@@ -57,8 +58,10 @@ def _extensions() -> dict[str, dict[str, Any]]:
             for name, props in extensions(load_document()).items()}
 
 
-def _schema_errors(name: str, instance: Any, where: str) -> list[str]:
-    errors = sorted(closed_validator(name, _extensions(), PROFILE).iter_errors(instance),
+def _schema_errors(name: str, instance: Any, where: str, stream_chunk: bool = False
+                   ) -> list[str]:
+    errors = sorted(closed_validator(name, _extensions(), PROFILE, stream_chunk=stream_chunk)
+                    .iter_errors(instance),
                     key=lambda e: list(map(str, e.absolute_path)))
     return [f"{where}: official {name}: {'/'.join(map(str, e.absolute_path)) or '<root>'}: "
             f"{e.message[:200]}" for e in errors[:_SHOWN]]
@@ -93,6 +96,8 @@ def _success_schema(method: str, path: str) -> str | None:
     path = path.rstrip("/")
     if method == "POST" and path == "/v1/chat/completions":
         return "CreateChatCompletionResponse"
+    if method == "POST" and path == "/v1/completions":
+        return "CreateCompletionResponse"
     if method == "GET" and path == "/v1/models":
         return "ListModelsResponse"
     if method == "GET" and path.startswith("/v1/models/"):
@@ -131,6 +136,8 @@ def official_problems(method: str, path: str, status: int, content_type: str, bo
         return []
     if schema == "CreateChatCompletionResponse" and media == "text/event-stream":
         return _stream_problems(body, where, request_body, complete)
+    if schema == "CreateCompletionResponse" and media == "text/event-stream":
+        return _text_stream_problems(body, where, request_body, complete)
     if media != "application/json":
         return [f"{where}: answered as {media or 'no content type'}, not application/json"]
     try:
@@ -138,8 +145,8 @@ def official_problems(method: str, path: str, status: int, content_type: str, bo
     except ValueError:
         return [f"{where}: the body is not JSON: {body[:80]!r}"]
     problems = _schema_errors(schema, payload, where)
-    if schema == "CreateChatCompletionResponse" and isinstance(request_body, dict) \
-            and request_body.get("stream"):
+    if schema in ("CreateChatCompletionResponse", "CreateCompletionResponse") \
+            and isinstance(request_body, dict) and request_body.get("stream"):
         problems.append(f"{where}: `stream: true` was answered with JSON, not a stream")
     return problems
 
@@ -158,6 +165,32 @@ def _stream_problems(body: bytes, where: str, request_body: Any, complete: bool)
     if complete:
         usage = include_usage_of(request_body) if isinstance(request_body, dict) else None
         report = check_stream(body, include_usage=usage)
+        problems += [f"{where}: {p}" for p in report.problems]
+    return problems
+
+
+def _text_stream_problems(body: bytes, where: str, request_body: Any, complete: bool
+                          ) -> list[str]:
+    """A legacy text completion stream: each chunk against the official
+    CreateCompletionResponse (with `finish_reason: null` allowed, as OpenAI streams it), the
+    whole against the text stream rules."""
+    problems: list[str] = []
+    for number, data in enumerate(parse(body).data):
+        if data == "[DONE]":
+            continue
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            problems.append(f"{where}: event {number} is neither JSON nor [DONE]: {data[:80]!r}")
+            continue
+        if isinstance(payload, dict) and "error" in payload:
+            problems += _schema_errors("ErrorResponse", payload, f"{where} event {number}")
+        else:
+            problems += _schema_errors("CreateCompletionResponse", payload,
+                                       f"{where} event {number}", stream_chunk=True)
+    if complete:
+        usage = include_usage_of(request_body) if isinstance(request_body, dict) else None
+        report = check_text_stream(body, include_usage=usage, prompts=prompts_of(request_body))
         problems += [f"{where}: {p}" for p in report.problems]
     return problems
 

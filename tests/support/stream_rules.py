@@ -18,6 +18,17 @@ The rules, for a 200 `text/event-stream` answer to POST /v1/chat/completions:
   object, the last chunk, while every other chunk has `usage: null`; without it, no chunk
   with empty choices and no usage (a failed stream has no usage chunk either way).
 
+A legacy text completion stream (POST /v1/completions, `check_text_stream`) has the same
+framing, `[DONE]` and error rules, and its own chunk rules:
+
+* every chunk has object `text_completion` and the same `id`, `created` and `model`;
+* each choice index (one per prompt: 0..n-1 when the number of prompts is known) ends with
+  exactly one non-null `finish_reason`, after which no chunk carries text for that index; a
+  failed stream has no finish for the choice it failed in (or before);
+* with `stream_options.include_usage`, exactly one chunk with `choices: []` and a usage
+  object, the last; no other chunk has a `usage` key (the official schema does not allow it
+  to be null); without it, neither.
+
 The SSE grammar comes from the conformance suite's parser (conformance/sse.py), the same one
 it applies to other servers.
 """
@@ -65,8 +76,16 @@ def include_usage_of(body: Any) -> bool:
 
 
 def check_stream(raw: bytes, *, include_usage: bool | None) -> StreamReport:
-    """Checks a complete stream body. `include_usage=None` when the request is unknown: the
-    usage rules are then only checked for consistency, not against the request."""
+    """Checks a complete chat stream body. `include_usage=None` when the request is unknown:
+    the usage rules are then only checked for consistency, not against the request."""
+    report = _framed(raw)
+    _check_chunks(report, include_usage)
+    return report
+
+
+def _framed(raw: bytes) -> StreamReport:
+    """The framing, `[DONE]` and error-event rules every OpenAI stream follows; the report's
+    chunks are the JSON objects that are not errors."""
     report = StreamReport()
     problems = report.problems
     parsed = parse(raw)
@@ -102,8 +121,18 @@ def check_stream(raw: bytes, *, include_usage: bool | None) -> StreamReport:
         report.error = errors[-1].get("error")
         if len(errors) > 1 or payloads[-1] is not errors[-1]:
             problems.append("an error event that is not the last event before [DONE]")
-    _check_chunks(report, include_usage)
     return report
+
+
+def _same_identity(report: StreamReport, obj: str) -> None:
+    chunks, problems = report.chunks, report.problems
+    for key in ("id", "created", "model"):
+        values = {json.dumps(c.get(key)) for c in chunks}
+        if len(values) != 1:
+            problems.append(f"`{key}` differs between chunks: {sorted(values)[:4]}")
+    objects = {str(c.get("object")) for c in chunks}
+    if objects != {obj}:
+        problems.append(f"object is {sorted(objects)}, not {obj}")
 
 
 def _check_chunks(report: StreamReport, include_usage: bool | None) -> None:
@@ -112,13 +141,7 @@ def _check_chunks(report: StreamReport, include_usage: bool | None) -> None:
         if not failed:
             problems.append("no chunks")
         return
-    for key in ("id", "created", "model"):
-        values = {json.dumps(c.get(key)) for c in chunks}
-        if len(values) != 1:
-            problems.append(f"`{key}` differs between chunks: {sorted(values)[:4]}")
-    objects = {str(c.get("object")) for c in chunks}
-    if objects != {"chat.completion.chunk"}:
-        problems.append(f"object is {sorted(objects)}, not chat.completion.chunk")
+    _same_identity(report, "chat.completion.chunk")
 
     with_choices = [c for c in chunks if c.get("choices")]
     empty = [i for i, c in enumerate(chunks) if c.get("choices") == []]
@@ -176,3 +199,86 @@ def _check_chunks(report: StreamReport, include_usage: bool | None) -> None:
                             f"asked for")
         if usages:
             problems.append(f"chunk(s) {usages} carry usage, but include_usage was not asked for")
+
+
+# ---------------------------------------------------------------------------- text completions
+
+
+@dataclass
+class TextStreamReport(StreamReport):
+    """A text completion stream: `texts` and `finish_reasons` per choice index."""
+
+    texts: dict[int, str] = field(default_factory=dict)
+    finish_reasons: dict[int, str] = field(default_factory=dict)
+
+
+def check_text_stream(raw: bytes, *, include_usage: bool | None,
+                      prompts: int | None = None) -> TextStreamReport:
+    """Checks a complete text completion stream body; `prompts` is how many choices the
+    request asked for (None: unknown, then every index seen must end once)."""
+    framed = _framed(raw)
+    report = TextStreamReport(framed.problems, framed.chunks, framed.error)
+    problems, chunks, failed = report.problems, report.chunks, report.error is not None
+    if not chunks:
+        if not failed:
+            problems.append("no chunks")
+        return report
+    _same_identity(report, "text_completion")
+    for number, chunk in enumerate(chunks):
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict) or not isinstance(choice.get("index"), int):
+                problems.append(f"chunk {number}: a choice without an integer index")
+                continue
+            index = choice["index"]
+            if index in report.finish_reasons and choice.get("text"):
+                problems.append(f"chunk {number} carries text for choice {index} after its "
+                                f"finish_reason {report.finish_reasons[index]!r}")
+            report.texts[index] = report.texts.get(index, "") + str(choice.get("text") or "")
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                if index in report.finish_reasons:
+                    problems.append(f"choice {index} has a second finish_reason {reason!r}")
+                report.finish_reasons.setdefault(index, reason)
+    seen = sorted(report.texts)
+    unfinished = [i for i in seen if i not in report.finish_reasons]
+    if failed:
+        if prompts is not None and sorted(report.finish_reasons) == list(range(prompts)):
+            problems.append("a failed stream also has a finish_reason for every choice")
+    else:
+        if unfinished:
+            problems.append(f"choice(s) {unfinished} have no finish_reason")
+        if prompts is not None and seen != list(range(prompts)):
+            problems.append(f"choices {seen}, expected one for each of the {prompts} prompt(s)")
+    if len(set(report.finish_reasons.values())) == 1:
+        report.finish_reason = next(iter(report.finish_reasons.values()))
+
+    empty = [i for i, c in enumerate(chunks) if c.get("choices") == []]
+    with_usage = [i for i, c in enumerate(chunks) if "usage" in c]
+    if failed:
+        if empty or with_usage:
+            problems.append("a failed stream has a usage chunk")
+        return report
+    if include_usage is None:
+        include_usage = bool(empty)
+    if include_usage:
+        last = len(chunks) - 1
+        if empty != [last] or with_usage != [last] \
+                or not isinstance(chunks[-1].get("usage"), dict):
+            problems.append(f"include_usage: chunk(s) {empty} have empty choices and {with_usage} "
+                            f"a `usage` key; expected only the last, with a usage object")
+        elif isinstance(chunks[-1].get("usage"), dict):
+            report.usage = chunks[-1]["usage"]
+    elif empty or with_usage:
+        problems.append(f"chunk(s) {sorted(set(empty + with_usage))} have empty choices or "
+                        f"usage, but include_usage was not asked for")
+    return report
+
+
+def prompts_of(body: Any) -> int | None:
+    """How many choices a completions request asks for (None when the body is unusual)."""
+    if not isinstance(body, dict):
+        return None
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return 1
+    return len(prompt) if isinstance(prompt, list) and prompt else None
