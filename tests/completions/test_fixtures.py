@@ -36,10 +36,10 @@ EXPECTED = {
 }
 
 
-def _invocation(entry):
+def _invocation(entry, request=None):
     service = ChatService(ModelCatalogue(), runner=None, limiter=ConcurrencyLimiter(1, 0, 1),
                           limits=Limits())
-    return prepared(entry, service).invocation()
+    return prepared(entry, service, request=request).invocation()
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +76,10 @@ def test_serving_all_of_fixtures_every_request_finds_exactly_its_own_cassette():
     matcher = Matcher()
     for catalogue in (CATALOGUE, MAIN):
         for name, entry in catalogue.entries.items():
-            found = [c.name.rsplit("/", 1)[-1] for c in everything
-                     if matcher.matches(_invocation(entry), c.invocation)]
-            assert found == [name]
+            for cassette, request in entry.requests:  # each turn of a conversation its own
+                found = [c.name.split("cassettes/", 1)[-1] for c in everything
+                         if matcher.matches(_invocation(entry, request), c.invocation)]
+                assert found == [cassette], cassette
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
