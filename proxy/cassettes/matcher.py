@@ -9,6 +9,7 @@ check that the proxy still invokes the CLI exactly as when the cassette was reco
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence, Union
 
@@ -35,11 +36,41 @@ def _blocks(inv: Invocation, rec: RecordedInvocation) -> bool:
 
 
 def _history(inv: Invocation, rec: RecordedInvocation) -> bool:
-    """The earlier turns the run resumed: roles and every block, in order."""
-    return len(inv.history) == len(rec.history) and all(
-        turn.role == role and len(turn.blocks) == len(blocks)
-        and all(r.matches(b) for r, b in zip(blocks, turn.blocks))
-        for turn, (role, blocks) in zip(inv.history, rec.history))
+    """The earlier turns the run resumed: roles and every block, in order. Tool-use ids
+    are compared by their order of appearance: a replayed call reaches the client with its
+    recorded id redacted (`<TOOL_USE_ID_1>`), so the client sends that back, never the id the
+    recording client had."""
+    if len(inv.history) != len(rec.history) or any(
+            turn.role != role or len(turn.blocks) != len(blocks)
+            for turn, (role, blocks) in zip(inv.history, rec.history)):
+        return False
+    pairs = [(r, b) for turn, (_, blocks) in zip(inv.history, rec.history)
+             for r, b in zip(blocks, turn.blocks)]
+    if all(r.matches(b) for r, b in pairs):
+        return True
+    asked, recorded = _ToolIds(), _ToolIds()
+    return all(r.matches(b) or (r.full is not None
+                                and recorded.renumbered(r.full) == asked.renumbered(b))
+               for r, b in pairs)
+
+
+class _ToolIds:
+    """Renumbers the tool-use ids of a conversation's blocks in order of appearance."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def renumbered(self, block: str) -> object:
+        try:
+            value = json.loads(block)
+        except ValueError:
+            return block
+        if isinstance(value, dict):
+            for key in ("id", "tool_use_id") if value.get("type") in ("tool_use",
+                                                                        "tool_result") else ():
+                if isinstance(value.get(key), str):
+                    value[key] = self.numbers.setdefault(value[key], len(self.numbers) + 1)
+        return value
 
 
 def _max_output_tokens(inv: Invocation, rec: RecordedInvocation) -> bool:
