@@ -29,6 +29,8 @@ AREAS = {
     "content": "Content parts, roles and unicode",
     "errors": "Errors and the OpenAI error envelope",
     "headers": "Headers and authentication",
+    "tools": "Tool calling (tools, tool_choice, results)",
+    "structured": "Structured outputs (response_format)",
     "fuzz": "Fuzzing from the OpenAPI document (schemathesis)",
 }
 
