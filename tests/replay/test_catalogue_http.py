@@ -11,7 +11,8 @@ import pytest
 
 from proxy.contract.validation import ResponseValidator
 from tests.replay.conftest import CATALOGUE
-from tests.replay.expectations import ECHO, EXPECTED, Answer, BrokenStream, Refused
+from tests.replay.expectations import (ECHO, EXPECTED, Answer, BrokenStream, Calls, Declined,
+                                      Refused)
 
 NAMES = list(json.loads(CATALOGUE.read_text(encoding="utf-8"))["entries"])
 
@@ -23,6 +24,17 @@ def test_every_catalogue_entry_has_an_expectation(catalogue):
 def _echo(request: dict) -> str:
     content = request["messages"][-1]["content"]
     return content if isinstance(content, str) else "\n".join(p["text"] for p in content)
+
+
+def _calls_of(chunks) -> list[tuple[str, dict]]:
+    """The streamed tool calls: the first delta of each index names it, the rest are argument
+    fragments (the stream rules check the shape; this reads what a client would build)."""
+    calls: dict[int, list] = {}
+    for chunk in chunks:
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            call = calls.setdefault(delta.index, [delta.function.name, ""])
+            call[1] += delta.function.arguments or ""
+    return [(name, json.loads(arguments)) for _, (name, arguments) in sorted(calls.items())]
 
 
 def _stream(client, request: dict):
@@ -72,6 +84,9 @@ def test_entry(name, stream, catalogue, client):
         assert all(c.choices[0].finish_reason is None for c in chunks if c.choices)
         return
 
+    if isinstance(expected, (Calls, Declined)):
+        return _judge_tool_answer(client, request, expected, stream, validator)
+
     assert isinstance(expected, Answer)
     content = _echo(request) if expected.content is ECHO else expected.content
     prompt_tokens, completion_tokens = expected.usage
@@ -97,3 +112,34 @@ def test_entry(name, stream, catalogue, client):
         usage = completion.usage
     assert (usage.prompt_tokens, usage.completion_tokens) == (prompt_tokens, completion_tokens)
     assert usage.total_tokens == prompt_tokens + completion_tokens
+
+
+def _judge_tool_answer(client, request, expected, stream, validator) -> None:
+    """Tool calls (the client's names, arguments parsed) or a refusal, streamed and not."""
+    if stream:
+        chunks, text, error = _stream(client, request)
+        assert error is None
+        calls = _calls_of(chunks)
+        refusal = "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices)
+        finishes = [c.choices[0].finish_reason for c in chunks
+                    if c.choices and c.choices[0].finish_reason]
+        usage = chunks[-1].usage
+    else:
+        response = client.chat.completions.with_raw_response.create(**request)
+        assert validator.errors("CreateChatCompletionResponse",
+                                response.http_response.json()) == []
+        message = response.parse().choices[0].message
+        text = message.content or ""
+        calls = [(c.function.name, json.loads(c.function.arguments))
+                 for c in message.tool_calls or []]
+        assert len({c.id for c in message.tool_calls or []}) == len(calls)
+        refusal = message.refusal or ""
+        finishes = [response.parse().choices[0].finish_reason]
+        usage = response.parse().usage
+    if isinstance(expected, Calls):
+        assert (text, calls) == (expected.content or "", list(expected.calls))
+        assert refusal == ""
+    else:
+        assert (text, calls, refusal) == ("", [], expected.refusal)
+    assert finishes == [expected.finish_reason]
+    assert (usage.prompt_tokens, usage.completion_tokens) == expected.usage
