@@ -36,6 +36,29 @@ WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"]}}}
+TIME_TOOL = {"type": "function", "function": {
+    "name": "get_time", "description": "The local time in an IANA time zone.",
+    "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}},
+                   "required": ["timezone"]}}}
+STRICT_WEATHER_TOOL = {"type": "function", "function": {
+    **WEATHER_TOOL["function"], "strict": True,
+    "parameters": {**WEATHER_TOOL["function"]["parameters"], "additionalProperties": False}}}
+# Each tool probe has a prompt of its own: a scripted model (the stand-in) tells them apart by
+# it, and a real one is asked plainly for what the probe needs.
+TOOL_CALL_PROMPT = "Use the get_weather tool to look up the weather in Paris."
+PARALLEL_PROMPT = ("Use the get_weather tool twice, in parallel: once for Paris and once for "
+                   "Tokyo.")
+CHOICE_NONE_PROMPT = "What is the weather like in Berlin today? Answer in one sentence."
+CHOICE_REQUIRED_PROMPT = "I am travelling to Madrid tomorrow."
+CHOICE_NAMED_PROMPT = "I have a meeting in Rome soon."
+STRICT_PROMPT = "Look up the weather in Oslo."
+TOOL_RESULT = "Sunny, 22 degrees Celsius"
+PERSON_PROMPT = "Extract the person from this sentence: Ada Lovelace was 36 years old."
+PERSON_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"},
+                                                  "age": {"type": "integer"}},
+                 "required": ["name", "age"], "additionalProperties": False}
+PERSON_FORMAT = {"type": "json_schema", "json_schema": {"name": "person", "strict": True,
+                                                        "schema": PERSON_SCHEMA}}
 
 
 def _chat(ctx: "Context", **fields: Any) -> dict[str, Any]:
@@ -93,6 +116,37 @@ def _legacy(name: str, **fields: Any) -> Callable[["Context"], Request]:
     return lambda ctx: Request.json(name, "/completions", {"model": ctx.model, **fields})
 
 
+def _tools(ctx: "Context", prompt: str, tools: list, **extra: Any) -> dict[str, Any]:
+    return _chat(ctx, max_tokens=200, temperature=0, tools=tools,
+                 messages=[{"role": "user", "content": prompt}], **extra)
+
+
+def _round_trip(ctx: "Context") -> dict[str, Any]:
+    """The conversation of `tools.call` continued as a client does: the assistant's message as
+    it came, then one tool message per call. A server that made no call gets a call a client
+    could have received (the id is the client's own then)."""
+    first = _tools(ctx, TOOL_CALL_PROMPT, [WEATHER_TOOL], tool_choice="auto")
+    message: dict[str, Any] | None = None
+    ex = ctx.exchange("tools.call")
+    try:
+        got = ex.json["choices"][0]["message"] if ex.status == 200 else None
+        if isinstance(got, dict) and got.get("tool_calls"):
+            message = {"role": "assistant", "content": got.get("content"),
+                       "tool_calls": [{"id": c["id"], "type": "function", "function": {
+                           "name": c["function"]["name"],
+                           "arguments": c["function"]["arguments"]}}
+                           for c in got["tool_calls"]]}
+    except (ValueError, LookupError, TypeError):
+        message = None
+    if message is None:
+        message = {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_conformance_1", "type": "function", "function": {
+                "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]}
+    results = [{"role": "tool", "tool_call_id": c["id"], "content": TOOL_RESULT}
+               for c in message["tool_calls"]]
+    return {**first, "messages": [*first["messages"], message, *results]}
+
+
 def _oversized(ctx: "Context") -> Request:
     filler = "lorem ipsum " * (ctx.options.oversized_bytes // 12 + 1)
     payload = _chat(ctx, messages=[{"role": "user", "content": filler}], max_tokens=1)
@@ -132,6 +186,32 @@ PROBES: dict[str, Callable[["Context"], Request]] = {
     "chat.json_object": _chat_probe("chat.json_object", lambda ctx: _chat(
         ctx, max_tokens=100, temperature=0, response_format={"type": "json_object"},
         messages=[{"role": "user", "content": JSON_PROMPT}])),
+    # tools
+    "tools.call": _chat_probe("tools.call", lambda ctx: _tools(
+        ctx, TOOL_CALL_PROMPT, [WEATHER_TOOL], tool_choice="auto")),
+    "tools.call_stream": _chat_probe("tools.call_stream", lambda ctx: _tools(
+        ctx, TOOL_CALL_PROMPT, [WEATHER_TOOL], tool_choice="auto", stream=True)),
+    "tools.parallel": _chat_probe("tools.parallel", lambda ctx: _tools(
+        ctx, PARALLEL_PROMPT, [WEATHER_TOOL], parallel_tool_calls=True)),
+    "tools.parallel_stream": _chat_probe("tools.parallel_stream", lambda ctx: _tools(
+        ctx, PARALLEL_PROMPT, [WEATHER_TOOL], parallel_tool_calls=True, stream=True)),
+    "tools.roundtrip": _chat_probe("tools.roundtrip", _round_trip),
+    "tools.choice_none": _chat_probe("tools.choice_none", lambda ctx: _tools(
+        ctx, CHOICE_NONE_PROMPT, [WEATHER_TOOL], tool_choice="none")),
+    "tools.choice_required": _chat_probe("tools.choice_required", lambda ctx: _tools(
+        ctx, CHOICE_REQUIRED_PROMPT, [WEATHER_TOOL], tool_choice="required")),
+    "tools.choice_named": _chat_probe("tools.choice_named", lambda ctx: _tools(
+        ctx, CHOICE_NAMED_PROMPT, [WEATHER_TOOL, TIME_TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_time"}})),
+    "tools.strict": _chat_probe("tools.strict", lambda ctx: _tools(
+        ctx, STRICT_PROMPT, [STRICT_WEATHER_TOOL], tool_choice="required")),
+    # structured outputs
+    "structured.json_schema": _chat_probe("structured.json_schema", lambda ctx: _chat(
+        ctx, max_tokens=200, temperature=0, response_format=PERSON_FORMAT,
+        messages=[{"role": "user", "content": PERSON_PROMPT}])),
+    "structured.json_schema_stream": _chat_probe("structured.json_schema_stream", lambda ctx: _chat(
+        ctx, max_tokens=200, temperature=0, response_format=PERSON_FORMAT, stream=True,
+        messages=[{"role": "user", "content": PERSON_PROMPT}])),
     "chat.n": _chat_probe("chat.n", lambda ctx: _hello(ctx, n=2)),
     "chat.temperature_zero": _chat_probe("chat.temperature_zero", lambda ctx: _hello(
         ctx, temperature=0)),

@@ -31,6 +31,8 @@ AREAS = {
     "errors": "Errors and the OpenAI error envelope",
     "headers": "Headers and authentication",
     "legacy": "Legacy completions (POST /completions)",
+    "tools": "Tool calling (tools, tool_choice, results)",
+    "structured": "Structured outputs (response_format)",
     "fuzz": "Fuzzing from the OpenAPI document (schemathesis)",
 }
 

@@ -194,9 +194,11 @@ def _handled(ex, what: str) -> dict | None:
 
 
 @check("params.tools.handled", level="must",
-       title="A request with a function tool gets a valid completion (text or tool_calls) or a "
-             "400 saying tools are unsupported; never a server error",
-       protects="tools / tool_choice; agents send tools on every request")
+       title="A request with a function tool gets a valid completion (text, or tool_calls of "
+             "the declared function with finish_reason tool_calls) or a 400 in the error "
+             "envelope; never a server error",
+       protects="tools / tool_choice; agents send tools on every request, and must be told "
+                "rather than have them dropped silently (the tools area checks the calls)")
 def tools_handled(ctx: Context) -> str:
     body = _handled(ctx.exchange("chat.tools"), "tools")
     if body is None:
@@ -206,8 +208,13 @@ def tools_handled(ctx: Context) -> str:
     if choice.get("finish_reason") == "tool_calls" and not calls:
         fail("finish_reason is tool_calls but the message has no tool_calls")
     for call in calls or []:
-        if call.get("function", {}).get("name") != "get_weather":
-            fail(f"a tool call names {call.get('function', {}).get('name')!r}, not a declared tool")
+        function = call.get("function") or {}
+        if function.get("name") != "get_weather":
+            fail(f"a tool call names {function.get('name')!r}, not a declared tool")
+        if not isinstance(function.get("arguments"), str):
+            fail(f"a tool call's arguments are {function.get('arguments')!r:.80}, not a string")
+    if calls and choice.get("finish_reason") != "tool_calls":
+        fail(f"finish_reason is {choice.get('finish_reason')!r} for an answer with tool calls")
     return "tool call" if calls else "answered in text"
 
 

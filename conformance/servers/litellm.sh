@@ -39,7 +39,7 @@ case "${1:-serve}" in
         "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))'
         ;;
     spec)
-        echo "litellm=http://127.0.0.1:${2:-18990}/v1,model=mock-gpt,key=env:LITELLM_MASTER_KEY,version=$LITELLM_VERSION (mock_response),skip=params.max_*:mock_response ignores token limits (no model behind it);params.stop.*:mock_response ignores stop sequences;params.response_format.*:mock_response always answers the same text;content.*roundtrip:mock_response always answers the same text;legacy.max_tokens.*:mock_response ignores token limits (no model behind it);legacy.echo:mock_response always answers the same text"
+        echo "litellm=http://127.0.0.1:${2:-18990}/v1,model=mock-gpt,key=env:LITELLM_MASTER_KEY,version=$LITELLM_VERSION (mock_response),skip=params.max_*:mock_response ignores token limits (no model behind it);params.stop.*:mock_response ignores stop sequences;params.response_format.*:mock_response always answers the same text;content.*roundtrip:mock_response always answers the same text;tools.choice.required:mock_response calls no tool (its mock_tool_calls would answer every request of the model with the same calls, and none in streams);tools.choice.named:mock_response calls no tool;tools.strict.*:mock_response calls no tool;tools.roundtrip.answer:mock_response always answers the same text;structured.*:mock_response always answers the same text;legacy.max_tokens.*:mock_response ignores token limits (no model behind it);legacy.echo:mock_response always answers the same text"
         ;;
     serve)
         install

@@ -99,14 +99,34 @@ def _block(block: Text) -> Any:
     return _text(block)
 
 
+class _ToolIds:
+    """Renumbers the tool-use ids of a conversation's blocks in order of appearance: a
+    replayed call reaches the client with its recorded id redacted (`<TOOL_USE_ID_1>`), so the
+    client sends that back, never the id the recording client had. Compared by their order,
+    the two conversations are the same."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, str] = {}
+
+    def __call__(self, block: Any) -> Any:
+        if isinstance(block, dict) and block.get("type") in ("tool_use", "tool_result"):
+            key = "id" if block["type"] == "tool_use" else "tool_use_id"
+            if isinstance(block.get(key), str):
+                number = self.numbers.setdefault(block[key], f"<tool use {len(self.numbers) + 1}>")
+                block = {**block, key: number}
+        return block
+
+
 def view(rec: RecordedInvocation) -> dict[str, Any]:
-    """The match view of an invocation (the cassette file's `invocation` section)."""
+    """The match view of an invocation (the cassette file's `invocation` section), with the
+    tool-use ids of its conversation numbered in order of appearance (see _ToolIds)."""
+    ids = _ToolIds()
     return {
         "model": rec.model,
         "system_prompt": _text(rec.system_prompt),
-        "history": [{"role": role, "content": [_block(b) for b in blocks]}
+        "history": [{"role": role, "content": [ids(_block(b)) for b in blocks]}
                     for role, blocks in rec.history],
-        "tool_results": [_block(r) for r in rec.tool_results],
+        "tool_results": [ids(_block(r)) for r in rec.tool_results],
         "blocks": [_text(b) for b in rec.blocks],
         "images": [{"before": i, "source": _text(t)} for i, t in rec.images],
         "max_output_tokens": rec.max_output_tokens,

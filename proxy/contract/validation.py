@@ -203,6 +203,9 @@ def _issue(error: ValidationError) -> ValidationIssue:
             f"Invalid {name}: string {state}. Expected a string with {size} length {limit}, "
             f"but got a string with length {len(value)} instead.",
             param, f"string_{'above_max' if kw == 'maxLength' else 'below_min'}_length")
+    if kw == "pattern" and isinstance(value, str):
+        return ValidationIssue(f"Invalid {name}: string does not match pattern. Expected a string "
+                               f"that matches the pattern '{limit}'.", param, "invalid_value")
     return ValidationIssue(f"Invalid {name}: {_shorten(error.message, 200)}", param, "invalid_value")
 
 

@@ -192,7 +192,8 @@ def _choice(value: Any, tools: tuple[Tool, ...], param: str) -> tuple[ToolChoice
         unknown = [n for n in names if not any(tool.name == n for tool in tools)]
         if unknown:
             raise _bad(f"{param}.allowed_tools.tools",
-                       f"tool_choice allows {unknown[0]!r}, which is not among the tools.")
+                       f"tool_choice allows {unknown[0]!r}, which is not among the tools.",
+                       "tool_not_found")
         return ToolChoice(allowed["mode"]), tuple(t for t in tools if t.name in names)
     spec = value.get("custom") if kind == "custom" else value.get("function", value)
     name = spec.get("name")

@@ -50,7 +50,15 @@ FAULTS = frozenset({
     "legacy_finish_null", "legacy_chat_object", "legacy_stream_no_finish",
     "legacy_no_usage_chunk", "legacy_first_prompt_only", "legacy_ignore_max_tokens",
     "legacy_echo_ignored", "legacy_no_validation",
+    # tools and structured outputs
+    "reject_tools", "tool_finish_stop", "tool_arguments_bad", "strict_ignored",
+    "stream_tool_name_repeated", "stream_tool_args_truncated", "parallel_same_id",
+    "parallel_same_index", "reject_tool_messages", "roundtrip_ignores_result",
+    "ignore_tool_choice_none", "ignore_tool_choice_required", "ignore_named_choice",
+    "schema_ignored",
 })
+CITIES = ("Paris", "Tokyo", "Berlin", "Madrid", "Rome", "Oslo")
+PERSON = '{"name": "Ada Lovelace", "age": 36}'
 
 
 class HTTPFailure(Exception):
@@ -237,7 +245,12 @@ class ReferenceApp:
             raise RuntimeError("tools")
         if body.get("reasoning_effort") and self.b.has("reasoning_effort_500"):
             raise RuntimeError("reasoning_effort")
+        if body.get("tools") and self.b.has("reject_tools"):
+            raise HTTPFailure(400, "tools are not supported", param="tools",
+                              code="unsupported_parameter")
         messages = body["messages"]
+        if self.b.has("reject_tool_messages") and any(m["role"] == "tool" for m in messages):
+            raise HTTPFailure(400, "tool messages are not supported", param="messages")
         for message in messages:
             if message["role"] == "developer" and self.b.has("reject_developer"):
                 raise HTTPFailure(400, "Unknown role developer", param="messages")
@@ -269,8 +282,12 @@ class ReferenceApp:
         n = int(body.get("n") or 1)  # JSON Schema counts 2.0 as an integer too
         if self.b.has("n_ignored"):
             n = 1
-        text = self.answer(body, messages)
+        calls = self.tool_calls(body, messages)
+        text = "" if calls else self.answer(body, messages)
         results = [self.generate(text, limit, stops) for _ in range(n)]
+        if calls:
+            finish = "stop" if self.b.has("tool_finish_stop") else "tool_calls"
+            results = [(pieces, finish) for pieces, _ in results]
         prompt_tokens = sum(len(_text(m).split()) for m in messages)
         # It thinks when asked to show it (and not told `none`); its thinking counts as output.
         reasoning = REASONING if body.get("include_reasoning") is True \
@@ -280,16 +297,60 @@ class ReferenceApp:
                        for pieces, finish in results]
             reasoning = None
         if stream:
-            return self.stream(body, results, prompt_tokens, reasoning)
-        return self.completion(body, results, prompt_tokens, reasoning)
+            return self.stream(body, results, prompt_tokens, calls, reasoning)
+        return self.completion(body, results, prompt_tokens, calls, reasoning)
+
+    def tool_calls(self, body: dict, messages: list) -> list[dict]:
+        """The "model"'s calls: a weather lookup per city the last user message names, the
+        function `tool_choice` forces, none after tool results or with tool_choice none."""
+        tools = [t.get("function", {}) for t in body.get("tools") or []
+                 if isinstance(t, dict) and t.get("type") == "function"]
+        if not tools or messages[-1]["role"] == "tool":
+            return []
+        choice = body.get("tool_choice") or "auto"
+        if choice == "none" and not self.b.has("ignore_tool_choice_none"):
+            return []
+        users = [m for m in messages if m["role"] == "user"]
+        said = _text(users[-1]) if users else ""
+        cities = [c for c in CITIES if c in said] or ["Paris"]
+        named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+        if named and self.b.has("ignore_named_choice"):
+            named = tools[0]["name"]
+        if named:
+            chosen = [t for t in tools if t["name"] == named][:1]
+        elif choice == "required" and not self.b.has("ignore_tool_choice_required"):
+            chosen = tools[:1]
+        elif "weather" in said.lower() or choice == "none":
+            chosen = tools[:1]
+        else:
+            return []
+        calls = []
+        for tool in chosen:
+            for city in cities if tool["name"] == "get_weather" else cities[:1]:
+                if tool["name"] == "get_time":
+                    arguments = '{"timezone": "Europe/%s"}' % city
+                elif tool.get("strict") and self.b.has("strict_ignored"):
+                    arguments = '{"town": "%s"}' % city
+                elif self.b.has("tool_arguments_bad"):
+                    arguments = '{city: "%s"' % city
+                else:
+                    arguments = '{"city": "%s"}' % city
+                number = 1 if self.b.has("parallel_same_id") else len(calls) + 1
+                calls.append({"id": f"call_ref_{number}", "type": "function",
+                              "function": {"name": tool["name"], "arguments": arguments}})
+        return calls
 
     def answer(self, body: dict, messages: list) -> str:
         fmt = body.get("response_format")
         if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema") \
                 and not self.b.has("ignore_response_format"):
+            if fmt["type"] == "json_schema" and not self.b.has("schema_ignored"):
+                return PERSON
             return '{"greeting": "hello"}'
-        if body.get("tools") and body.get("tool_choice") != "none":
-            return ""
+        if messages[-1]["role"] == "tool":
+            result = _text(messages[-1])
+            return "Done." if self.b.has("roundtrip_ignores_result") else \
+                f"The weather: {result}."
         system = " ".join(_text(m) for m in messages if m["role"] in ("system", "developer"))
         users = [m for m in messages if m["role"] == "user"]
         last = users[-1] if users else messages[-1]
@@ -341,19 +402,16 @@ class ReferenceApp:
         return usage
 
     def completion(self, body: dict, results: list, prompt_tokens: int,
-                   reasoning: str | None = None) -> tuple[int, list, bytes]:
+                   calls: list, reasoning: str | None = None) -> tuple[int, list, bytes]:
         choices = []
         for index, (pieces, finish) in enumerate(results):
             message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces),
                                        "refusal": None}
             if reasoning:
                 message["reasoning_content"] = reasoning
-            if body.get("tools") and body.get("tool_choice") != "none":
-                name = body["tools"][0].get("function", {}).get("name", "tool")
+            if calls:
                 message["content"] = None
-                message["tool_calls"] = [{"id": "call_1", "type": "function", "function": {
-                    "name": name, "arguments": '{"city": "Paris"}'}}]
-                finish = "tool_calls"
+                message["tool_calls"] = calls
             choice = {"index": index, "message": message, "logprobs": None,
                       "finish_reason": finish}
             if self.b.has("completion_choice_no_index"):
@@ -369,7 +427,7 @@ class ReferenceApp:
         return 200, [("Content-Type", kind)], json.dumps(out, ensure_ascii=False).encode()
 
     def stream(self, body: dict, results: list, prompt_tokens: int,
-               reasoning: str | None = None) -> tuple[int, list, Iterator]:
+               calls: list, reasoning: str | None = None) -> tuple[int, list, Iterator]:
         options = body.get("stream_options") or {}
         include_usage = options.get("include_usage") is True or self.b.has("usage_always")
         identity = self.identity()
@@ -389,6 +447,21 @@ class ReferenceApp:
             if b.has("chunk_no_finish_key") and finish is None:
                 del c["finish_reason"]
             return c
+
+        def call_deltas(index: int, number: int, call: dict) -> Iterator[bytes]:
+            at = 0 if b.has("parallel_same_index") else number
+            function = call["function"]
+            yield chunk([choice(index, {"tool_calls": [{
+                "index": at, "id": call["id"], "type": "function",
+                "function": {"name": function["name"], "arguments": ""}}]})])
+            text = function["arguments"]
+            pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+            if b.has("stream_tool_args_truncated"):
+                pieces = pieces[:-1]
+            for piece in pieces:
+                again = {"name": function["name"]} if b.has("stream_tool_name_repeated") else {}
+                yield chunk([choice(index, {"tool_calls": [{
+                    "index": at, "function": {**again, "arguments": piece}}]})])
 
         def events() -> Iterator[bytes]:
             if b.has("sse_bad_line"):
@@ -414,6 +487,8 @@ class ReferenceApp:
                 if b.has("reasoning_after_content"):
                     for thought in thoughts:
                         yield chunk([choice(index, {"reasoning_content": thought})])
+                for number, call in enumerate(calls):
+                    yield from call_deltas(index, number, call)
                 if finish == "length" and b.has("stream_length_as_stop"):
                     finish = "stop"
                 yield chunk([choice(index, {}, finish)])

@@ -232,3 +232,22 @@ def test_validator_built_from_a_document_copy(doc):
 ])
 def test_param_path_uses_openai_notation(path, expected):
     assert param_path(path) == expected
+
+
+@pytest.mark.parametrize("tools, param, message", [
+    ([{"type": "function", "function": {"name": "bad name"}}], "tools[0].function.name",
+     "Invalid 'tools[0].function.name': string does not match pattern. Expected a string that "
+     "matches the pattern '^[a-zA-Z0-9_-]+$'."),
+    ([{"type": "function", "function": {"name": "x" * 65}}], "tools[0].function.name",
+     "Invalid 'tools[0].function.name': string too long. Expected a string with maximum length "
+     "64, but got a string with length 65 instead."),
+    ([{"type": "custom", "custom": {"name": ""}}], "tools[0].custom.name",
+     "Invalid 'tools[0].custom.name': string does not match pattern. Expected a string that "
+     "matches the pattern '^[a-zA-Z0-9_-]+$'."),
+])
+def test_function_names_follow_the_apis_rule_which_the_contract_states(
+        tools, param, message, request_validator):
+    """The official schema states the rule only in prose; the API refuses other names, so the
+    contract holds it and a fuzzer never takes such a request for a valid one."""
+    issue = request_validator.validate(SCHEMA, request(tools=tools))
+    assert (issue.param, issue.message) == (param, message)

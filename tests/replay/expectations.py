@@ -21,6 +21,23 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Calls:
+    """A 200 whose answer is tool calls (name, arguments), after `content` (None: no text)."""
+    content: str | None
+    calls: tuple[tuple[str, dict], ...]
+    finish_reason: str = "tool_calls"
+    usage: tuple[int, int] = (100, 12)
+
+
+@dataclass(frozen=True)
+class Declined:
+    """A 200 whose answer is a refusal (structured output the model declined), no content."""
+    refusal: str
+    usage: tuple[int, int] = (100, 12)
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
 class Refused:
     """An HTTP error before any content, in both modes (a stream is held until it begins)."""
     status: int
@@ -87,6 +104,18 @@ EXPECTED: dict[str, object] = {
     # Thinking turned off: no block, no thinking tokens; asked to show it, the field is null.
     "reasoning_effort_none": Answer("144.", usage=(100, 20), reasoning=""),
     # Both model calls' text, separated; usage is the sum of both calls.
+    # Tools: the stand-in's calls, mapped back to the client's names; the usage of the answer
+    # that made them (message_start's input, message_delta's output).
+    "tool_call_single": Calls("Let me check.", (("get_weather", {"city": "Paris"}),)),
+    "tool_calls_parallel": Calls(None, (("get_weather", {"city": "Paris"}),
+                                        ("get_weather", {"city": "Tokyo"}))),
+    "tool_round_trip": Answer("It is Sunny, 22 degrees in Paris."),
+    # The prose attempt never reaches the client; the usage is the second attempt's.
+    "tool_choice_required_corrected": Calls(None, (("get_weather", {"city": "Madrid"}),)),
+    # The StructuredOutput input as the stand-in writes it (json.dumps), streamed as content.
+    "structured_json_schema": Answer('{"name": "Bob", "age": 3}'),
+    # The CLI asked once more ([structured-output-enforce]): two model calls, one usage.
+    "structured_refusal": Declined("I cannot share that.", usage=(200, 24)),
     "tool_use_refused": Answer("Let me look.\n\nI cannot run tools here.", usage=(200, 24)),
     "upstream_401": Refused(503, "upstream_authentication_failed"),
     "upstream_429_retry_after": Refused(429, "rate_limit_exceeded", retry_after="2",

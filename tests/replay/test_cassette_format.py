@@ -162,6 +162,34 @@ def test_default_match_on_compares_model_prompt_and_output_limit():
                                        max_output_tokens=5), recorded) == ["system_prompt"]
 
 
+def _tool_turns(first: str, second: str, answered: str) -> tuple:
+    from proxy.conversations.turns import Turn
+    return (Turn.of("user", [{"type": "text", "text": "weather?"}]),
+            Turn.of("assistant", [{"type": "tool_use", "id": first, "name": "mcp__c__w",
+                                   "input": {}},
+                                  {"type": "tool_use", "id": second, "name": "mcp__c__w",
+                                   "input": {"city": "x"}}]),
+            Turn.of("user", [{"type": "tool_result", "tool_use_id": answered, "content": "ok"},
+                             {"type": "text", "text": "and now?"}]))
+
+
+def test_history_matches_tool_use_ids_by_their_order_of_appearance():
+    """A replayed call reaches the client with its id redacted; the client's next request
+    (that id sent back) must still find the recording of the round trip."""
+    recorded = RecordedInvocation.of(Invocation(
+        model="sonnet", history=_tool_turns("toolu_live_a", "toolu_live_b", "toolu_live_a")))
+    matcher = Matcher()
+    replayed = Invocation(model="sonnet", history=_tool_turns("<TOOL_USE_ID_1>",
+                                                              "<TOOL_USE_ID_2>",
+                                                              "<TOOL_USE_ID_1>"))
+    assert matcher.matches(replayed, recorded)
+    # Any other difference still counts, the pairing of calls and results included.
+    swapped = Invocation(model="sonnet", history=_tool_turns("x1", "x2", "x2"))
+    assert matcher.failures(swapped, recorded) == ["history"]
+    merged = Invocation(model="sonnet", history=_tool_turns("x1", "x1", "x1"))
+    assert matcher.failures(merged, recorded) == ["history"]
+
+
 def test_strict_matching_also_compares_argv_stdin_and_env():
     recorded = _cassette().invocation
     strict = Matcher(STRICT_MATCH_ON)

@@ -39,6 +39,17 @@ def _sdk(request: dict) -> dict:
     return known
 
 
+def _calls_of(chunks) -> list[tuple[str, dict]]:
+    """The streamed tool calls: the first delta of each index names it, the rest are argument
+    fragments (the stream rules check the shape; this reads what a client would build)."""
+    calls: dict[int, list] = {}
+    for chunk in chunks:
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            call = calls.setdefault(delta.index, [delta.function.name, ""])
+            call[1] += delta.function.arguments or ""
+    return [(name, json.loads(arguments)) for _, (name, arguments) in sorted(calls.items())]
+
+
 def _stream_args(request: dict, include_usage: bool) -> dict:
     extra = {"stream_options": {"include_usage": True}} if include_usage else {}
     return {**_sdk(request), "stream": True, **extra}
@@ -107,6 +118,9 @@ def test_entry(name, mode, catalogue, client):
         assert raw.usage is None
         return
 
+    if isinstance(expected, (Calls, Declined)):
+        return _judge_tool_answer(client, request, expected, stream, include_usage, validator)
+
     assert isinstance(expected, Answer)
     content = _echo(request) if expected.content is ECHO else expected.content
     prompt_tokens, completion_tokens = expected.usage
@@ -169,3 +183,36 @@ def test_every_turn_of_a_conversation_replays_the_answer_the_next_turn_carries(
             assert turn.request["messages"][-2] == {"role": "assistant",
                                                     "content": replayed[i - 1]}
     assert replayed[-1] == EXPECTED[name].content
+
+
+def _judge_tool_answer(client, request, expected, stream, include_usage, validator) -> None:
+    """Tool calls (the client's names, arguments parsed) or a refusal, streamed and not."""
+    if stream:
+        chunks, text, error = _stream(client, request, include_usage)
+        assert error is None
+        _raw_stream(client, request, include_usage)  # the stream rules, tool calls included
+        calls = _calls_of(chunks)
+        refusal = "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices)
+        finishes = [c.choices[0].finish_reason for c in chunks
+                    if c.choices and c.choices[0].finish_reason]
+        usage = chunks[-1].usage if include_usage else None
+    else:
+        response = client.chat.completions.with_raw_response.create(**_sdk(request))
+        assert validator.errors("CreateChatCompletionResponse",
+                                response.http_response.json()) == []
+        message = response.parse().choices[0].message
+        text = message.content or ""
+        calls = [(c.function.name, json.loads(c.function.arguments))
+                 for c in message.tool_calls or []]
+        assert len({c.id for c in message.tool_calls or []}) == len(calls)
+        refusal = message.refusal or ""
+        finishes = [response.parse().choices[0].finish_reason]
+        usage = response.parse().usage
+    if isinstance(expected, Calls):
+        assert (text, calls) == (expected.content or "", list(expected.calls))
+        assert refusal == ""
+    else:
+        assert (text, calls, refusal) == ("", [], expected.refusal)
+    assert finishes == [expected.finish_reason]
+    if usage is not None:
+        assert (usage.prompt_tokens, usage.completion_tokens) == expected.usage

@@ -3,6 +3,7 @@ with a PATH where no `claude` can be found, answering the official SDK (streamin
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.replay.conftest import FIXTURES
+from tests.replay.conftest import CATALOGUE, FIXTURES
 
 
 @pytest.fixture
@@ -62,3 +63,20 @@ def test_serving_from_fixtures_without_a_cli(replay_server):
                                         messages=[{"role": "user", "content": "Unrecorded"}])
         assert (caught.value.status_code, caught.value.code) == (503, "fixture_not_found")
         assert {m.id for m in sdk.models.list()} >= {"claude-sonnet-4", "opus"}
+
+
+def test_a_tool_loop_without_a_cli(replay_server):
+    """The client's call and its result: tool_call_single, then tool_round_trip, found by the
+    replayed call's own id sent back."""
+    request = json.loads(CATALOGUE.read_text(encoding="utf-8"))["entries"][
+        "tool_call_single"]["request"]
+    with OpenAI(base_url=replay_server, api_key="unused", max_retries=0, timeout=60) as sdk:
+        first = sdk.chat.completions.create(**request).choices[0]
+        assert first.finish_reason == "tool_calls"
+        (call,) = first.message.tool_calls
+        messages = request["messages"] + [
+            first.message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 22 degrees"}]
+        answer = sdk.chat.completions.create(model=request["model"], messages=messages,
+                                             tools=request["tools"])
+        assert answer.choices[0].message.content == "It is Sunny, 22 degrees in Paris."

@@ -53,6 +53,12 @@ POLICY_CODES = frozenset({
     "unsupported_parameter", "unsupported_content", "unsupported_message", "invalid_image_url",
     "invalid_image_format",
     "invalid_unicode", "too_many_messages", "context_length_exceeded", "integer_below_min_value",
+    # Tools and formats (issues 11, 12): what the API refuses beyond what a schema can say:
+    # two tools of one name, parameters or a response_format schema that are not a JSON Schema
+    # (of an object, for parameters), a tool_choice naming a tool that is not offered, tool
+    # messages that answer no call, arguments sent back that are not a JSON object.
+    "duplicate_tool_name", "invalid_function_parameters", "invalid_response_format",
+    "tool_not_found", "invalid_tool_message", "invalid_tool_arguments",
 })
 
 

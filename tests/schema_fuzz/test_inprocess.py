@@ -15,11 +15,13 @@ from proxy.app import create_app
 from proxy.settings import Settings
 from tests.schema_fuzz import hooks  # noqa: F401  (registers the hook and custom checks)
 from tests.schema_fuzz.budget import chat_fuzzing_examples, config
-from tests.support.runners import wildcard_replay
+from tests.support.runners import ScriptedTools, wildcard_replay
 
 STATISTICS = "schemathesis in process"
 CHAT_FUZZING_EXAMPLES = chat_fuzzing_examples(10)
-APP = create_app(Settings(), wildcard_replay("plain_question"))
+# Requests with tools or a response_format run on a scripted model (tests/support/runners.py):
+# they reach the 200 path too, tool calls and structured output included.
+APP = create_app(Settings(), ScriptedTools(wildcard_replay("plain_question")))
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=config(chat_factor=10))
 
 

@@ -21,7 +21,7 @@ from proxy.contract.document import load_document
 from proxy.settings import Settings
 from tests.schema_fuzz import hooks  # noqa: F401  (registers the hook and custom checks)
 from tests.schema_fuzz.budget import chat_fuzzing_examples, config
-from tests.support.runners import REPO, replay_or
+from tests.support.runners import REPO, ScriptedTools, replay_or, wildcard_replay
 from tests.support.servers import running_proxy
 
 STATISTICS = "schemathesis over a socket"
@@ -34,7 +34,9 @@ CATALOGUE = load(REPO / "fixtures" / "catalogue.json")
 
 @pytest.fixture(scope="module")
 def server():
-    with running_proxy(Settings(), replay_or()) as proxy, requests.Session() as session:
+    # What no recording answers goes to a scripted model (tools and formats) or one cassette.
+    runner = replay_or(ScriptedTools(wildcard_replay()))
+    with running_proxy(Settings(), runner) as proxy, requests.Session() as session:
         yield proxy, session
 
 

@@ -4,7 +4,10 @@
 strict profile (`refusal` and `logprobs` required, as the official SDKs expect), closed: a
 property the official spec does not name is an error, except the document's declared
 extensions (`x-extension`, e.g. `reasoning_content`). Per SSE event for streams, and, for a
-complete stream, against the stream rules (stream_rules.py).
+complete stream, against the stream rules (stream_rules.py); a whole completion also against
+the tool-call rules the schemas cannot say (arguments that are a JSON object's text, distinct
+ids, finish_reason `tool_calls` exactly with calls, no content beside a refusal:
+`completion_problems`).
 
 `TeeApp` is a WSGI middleware that keeps a copy of every request and response of the app it
 wraps; the pytest plugin at the bottom wraps the app of every in-process test server (the
@@ -37,8 +40,8 @@ from proxy.contract.comparison import extensions
 from proxy.contract.document import load_document
 from proxy.contract.official import closed_validator
 from proxy.contract.validation import sse_data_kind
-from tests.support.stream_rules import (check_stream, check_text_stream, include_usage_of,
-                                        prompts_of)
+from tests.support.stream_rules import (check_stream, check_text_stream, completion_problems,
+                                        include_usage_of, prompts_of)
 
 PROFILE = "strict"
 MAX_KEPT = 16 * 1024 * 1024      # bytes kept per body; more is judged as far as it was kept
@@ -145,6 +148,8 @@ def official_problems(method: str, path: str, status: int, content_type: str, bo
     except ValueError:
         return [f"{where}: the body is not JSON: {body[:80]!r}"]
     problems = _schema_errors(schema, payload, where)
+    if schema == "CreateChatCompletionResponse":
+        problems += [f"{where}: {p}" for p in completion_problems(payload)]
     if schema in ("CreateChatCompletionResponse", "CreateCompletionResponse") \
             and isinstance(request_body, dict) and request_body.get("stream"):
         problems.append(f"{where}: `stream: true` was answered with JSON, not a stream")

@@ -16,7 +16,14 @@ The rules, for a 200 `text/event-stream` answer to POST /v1/chat/completions:
   stream fails: then one error object comes last before `[DONE]` and no finish_reason at all;
 * with `stream_options.include_usage`, exactly one chunk with `choices: []` and a usage
   object, the last chunk, while every other chunk has `usage: null`; without it, no chunk
-  with empty choices and no usage (a failed stream has no usage chunk either way).
+  with empty choices and no usage (a failed stream has no usage chunk either way);
+* tool calls as OpenAI streams them: every `tool_calls` delta has an integer index; indexes
+  first appear in order 0..n-1; the first delta of a call carries its id, its type and the
+  function's (or custom tool's) name, later deltas of that call only argument fragments (no
+  id, type or name again: clients concatenate what each delta carries); the fragments join
+  to a JSON object; calls have distinct ids; and the finish_reason is `tool_calls` exactly
+  when calls were streamed (`function_call` for legacy `delta.function_call`, whose first
+  delta names the function). A stream that carries a `refusal` carries no content.
 
 A legacy text completion stream (POST /v1/completions, `check_text_stream`) has the same
 framing, `[DONE]` and error rules, and its own chunk rules:
@@ -160,7 +167,8 @@ def _check_chunks(report: StreamReport, include_usage: bool | None) -> None:
             delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
             if chunk is not with_choices[0] and "role" in delta:
                 problems.append(f"chunk {number} sets role {delta['role']!r} again")
-            if finishes and (delta.get("content") or delta.get("refusal")):
+            if finishes and (delta.get("content") or delta.get("refusal")
+                             or delta.get("tool_calls") or delta.get("function_call")):
                 problems.append(f"chunk {number} carries content after finish_reason "
                                 f"{finishes[0][1]!r}")
             if choice.get("finish_reason") is not None:
@@ -173,6 +181,8 @@ def _check_chunks(report: StreamReport, include_usage: bool | None) -> None:
                         f"{[reason for _, reason in finishes]}")
     else:
         report.finish_reason = finishes[0][1]
+
+    _check_tool_calls(report, failed)
 
     usages = [i for i, c in enumerate(chunks) if c.get("usage") is not None]
     if failed:
@@ -282,3 +292,124 @@ def prompts_of(body: Any) -> int | None:
     if isinstance(prompt, str):
         return 1
     return len(prompt) if isinstance(prompt, list) and prompt else None
+
+
+def _check_tool_calls(report: StreamReport, failed: bool) -> None:
+    """The tool-call rules of the module docstring, on the chunks of choice 0."""
+    problems = report.problems
+    calls: dict[int, dict[str, Any]] = {}
+    order: list[int] = []
+    legacy: dict[str, Any] | None = None
+    content = refusal = ""
+    for number, chunk in enumerate(report.chunks):
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            content += delta.get("content") or ""
+            refusal += delta.get("refusal") or ""
+            if isinstance(delta.get("function_call"), dict):
+                piece = delta["function_call"]
+                if legacy is None:
+                    if not piece.get("name"):
+                        problems.append(f"chunk {number}: the first function_call delta has "
+                                        f"no name: {piece!r:.120}")
+                    legacy = {"arguments": ""}
+                elif piece.get("name"):
+                    problems.append(f"chunk {number}: a later function_call delta repeats the "
+                                    f"name {piece['name']!r}")
+                legacy["arguments"] += piece.get("arguments") or ""
+            for call in delta.get("tool_calls") or []:
+                index = call.get("index") if isinstance(call, dict) else None
+                if not isinstance(index, int) or isinstance(index, bool):
+                    problems.append(f"chunk {number}: a tool_calls delta without an integer "
+                                    f"index: {call!r:.120}")
+                    continue
+                kind = call.get("type")
+                body = call.get(kind) if kind in ("function", "custom") else None
+                if index not in calls:
+                    order.append(index)
+                    name = body.get("name") if isinstance(body, dict) else None
+                    if not (isinstance(call.get("id"), str) and call["id"]) or not name:
+                        problems.append(f"chunk {number}: the first delta of tool call {index} "
+                                        f"lacks its id, type or name: {call!r:.160}")
+                    calls[index] = {"id": call.get("id"), "type": kind, "arguments": "",
+                                    "input": (body or {}).get("input")}
+                    arguments = (body or {}).get("arguments") if kind == "function" else None
+                else:
+                    again = [k for k in ("id", "type") if call.get(k) is not None]
+                    function = call.get("function") if isinstance(call.get("function"), dict) \
+                        else {}
+                    if function.get("name") or "custom" in call:
+                        again.append("name")
+                    if again:
+                        problems.append(f"chunk {number}: a later delta of tool call {index} "
+                                        f"repeats its {', '.join(again)}: {call!r:.160}")
+                    arguments = function.get("arguments")
+                if arguments is not None and not isinstance(arguments, str):
+                    problems.append(f"chunk {number}: tool call {index} has arguments that "
+                                    f"are not a string: {arguments!r:.80}")
+                elif arguments:
+                    calls[index]["arguments"] += arguments
+    if refusal and content:
+        problems.append("the stream carries both a refusal and content")
+    if order != list(range(len(order))):
+        problems.append(f"tool call indexes first appear as {order}, not 0..{len(order) - 1}")
+    ids = [c["id"] for c in calls.values()]
+    if len(set(ids)) != len(ids):
+        problems.append(f"tool calls share ids: {ids}")
+    if failed:
+        return
+    for index, call in sorted(calls.items()):
+        if call["type"] == "function":
+            problems += [f"tool call {index}: {p}" for p in arguments_problems(call["arguments"])]
+    if legacy is not None:
+        problems += [f"function_call: {p}" for p in arguments_problems(legacy["arguments"])]
+    expected = "tool_calls" if calls else "function_call" if legacy is not None else None
+    if report.finish_reason is not None and (expected or report.finish_reason) in (
+            "tool_calls", "function_call") and report.finish_reason != expected:
+        problems.append(f"finish_reason {report.finish_reason!r} for a stream with "
+                        f"{len(calls)} tool call(s)" + (" and a function_call" if legacy else ""))
+
+
+def arguments_problems(arguments: Any) -> list[str]:
+    """Why a call's arguments are not a JSON object's text ([] when they are)."""
+    if not isinstance(arguments, str):
+        return [f"the arguments are {type(arguments).__name__}, not a string"]
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return [f"the arguments are not JSON: {arguments[:80]!r}"]
+    return [] if isinstance(value, dict) else [f"the arguments are not a JSON object: "
+                                               f"{arguments[:80]!r}"]
+
+
+def completion_problems(body: Any) -> list[str]:
+    """The same rules for a whole `chat.completion`: calls with distinct ids and arguments
+    that are a JSON object's text, finish_reason `tool_calls` (`function_call`) exactly when
+    the message has calls (a function_call), and no content beside a refusal."""
+    problems: list[str] = []
+    for choice in (body.get("choices") if isinstance(body, dict) else None) or []:
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            continue
+        message, reason = choice["message"], choice.get("finish_reason")
+        calls = message.get("tool_calls") or []
+        where = f"choices[{choice.get('index')}]"
+        for number, call in enumerate(calls):
+            if isinstance(call, dict) and call.get("type") == "function":
+                problems += [f"{where}.message.tool_calls[{number}]: {p}" for p in
+                             arguments_problems((call.get("function") or {}).get("arguments"))]
+        ids = [c.get("id") for c in calls if isinstance(c, dict)]
+        if len(set(ids)) != len(ids):
+            problems.append(f"{where}: tool calls share ids: {ids}")
+        legacy = message.get("function_call")
+        if isinstance(legacy, dict):
+            problems += [f"{where}.message.function_call: {p}"
+                         for p in arguments_problems(legacy.get("arguments"))]
+        expected = "tool_calls" if calls else "function_call" if legacy else None
+        if (expected or reason) in ("tool_calls", "function_call") and reason != expected:
+            problems.append(f"{where}: finish_reason {reason!r} with {len(calls)} tool call(s)"
+                            + (" and a function_call" if legacy else ""))
+        if message.get("refusal") and message.get("content"):
+            problems.append(f"{where}: a refusal beside content")
+    return problems
