@@ -37,7 +37,8 @@ WATCH_TICK = 1.0          # how often the watcher looks at idle processes
 RSS_SAMPLE_EVERY = 5.0    # seconds between memory samples of a kept process
 ASSUMED_RSS = 200 << 20   # where resident memory cannot be read (no /proc)
 
-MISS_REASONS = ("no_conversation", "history_differs", "settings_differ", "in_use", "stale")
+MISS_REASONS = ("no_conversation", "history_differs", "settings_differ", "in_use", "stale",
+                "results_with_message")
 EVICTION_REASONS = ("count", "memory", "idle", "tool_call_timeout", "died", "shutdown",
                     "replaced")
 
@@ -212,7 +213,14 @@ class Keeper:
         return "no_conversation"
 
     def _evict_oldest(self, reason: str) -> KeptProcess:
-        _, entry = self._entries.popitem(last=False)
+        """The least recently kept process, preferring one that waits on tool calls: a client
+        that forced a call to extract its arguments never sends results, and such processes
+        must not push live chats out."""
+        holding = next((k for k, e in self._entries.items() if e.holding_calls), None)
+        if holding is not None:
+            entry = self._entries.pop(holding)
+        else:
+            _, entry = self._entries.popitem(last=False)
         self.evictions[reason] += 1
         log.info("conversations: closed a kept CLI process (pid %s, %s)", entry.process.pid,
                  reason)

@@ -77,7 +77,14 @@ class ConversationRunner:
         # Tool results continue a process only alone: the CLI makes their turn itself, so a
         # user message sent along with them would be lost.
         deliverable = not invocation.tool_results or not (invocation.blocks or invocation.images)
-        kept = self.keeper.take(key, new=not invocation.history) if deliverable else None
+        kept = self.keeper.take(key, new=not invocation.history)
+        if kept is not None and not deliverable:
+            # The process waits on these calls, but the client sent a message with the results
+            # (OpenClaw does): it can only resume; the waiting process is of no more use.
+            kept.close()
+            self.keeper.served(key)
+            self.keeper.misses["results_with_message"] += 1
+            kept = None
         if kept is not None:
             handle = self._continue(kept, invocation, key)
             if handle is not None:

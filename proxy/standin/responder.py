@@ -138,8 +138,10 @@ def answer(scenario: Scenario, scenario_name: str, call_index: int, body: dict[s
                 blocks.append(TextBlock(_fill(call.text, values)))
             # Ids that are not prefixes of each other, as the API's random ones (the CLI
             # mixes up a call whose id starts with another call's id: measured).
-            tool_id = stable_id("toolu_standin_", scenario_name, call_index) if j == 0 else \
-                stable_id("toolu_standin_", f"{scenario_name}/{j}", call_index)
+            # Of the API's own form (toolu_01 and letters and digits): clients rely on it (one
+            # strips every character but letters and digits, and the proxy restores the `_`).
+            tool_id = stable_id("toolu_01", scenario_name, call_index, 22) if j == 0 else \
+                stable_id("toolu_01", f"{scenario_name}/{j}", call_index, 22)
             blocks.append(ToolUseBlock(tool_id, call.name, call.input))
         stop_reason, stop_sequence = "tool_use", None
     else:

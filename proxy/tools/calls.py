@@ -23,12 +23,20 @@ from typing import Any
 from proxy.tools.spec import PREFIX, alias_for
 
 _CLAUDE_ID = re.compile(r"^toolu_[A-Za-z0-9_]{20,100}$")
+# Claude's id with its one `_` taken out: OpenClaw strips every character of a tool call id but
+# letters and digits (its `toolCallIdMode: "strict"`), so `toolu_01Ab...` comes back
+# `toolu01Ab...`. Restored, the id is the model's again, and the call's process continues.
+_STRIPPED_CLAUDE_ID = re.compile(r"^toolu([A-Za-z0-9]{20,100})$")
 
 
 def block_id(client_id: str) -> str:
-    """The id of a tool_use block for an id a client sent: Claude's own ids stay as they are."""
+    """The id of a tool_use block for an id a client sent: Claude's own ids stay as they are
+    (or are restored, when a client took out their `_`)."""
     if _CLAUDE_ID.match(client_id):
         return client_id
+    stripped = _STRIPPED_CLAUDE_ID.match(client_id)
+    if stripped:
+        return "toolu_" + stripped.group(1)
     return "toolu_" + hashlib.sha256(client_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 

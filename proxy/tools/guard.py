@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from proxy.claude.events import (Activity, Failed, Finished, ToolCallArguments, ToolCallEnd,
-                                 ToolCallStart)
+                                 ToolCallStart, Usage)
 from proxy.claude.run import Idle
 from proxy.errors import ProxyError
 from proxy.tools.spec import Tool, ToolRequest
@@ -70,6 +70,10 @@ class Referee:
         self.request = request
         self.corrected = False
         self._validators: dict[str, Any] = {}
+        # What an attempt ended by a steering message used: that message starts a new CLI turn,
+        # whose result counts only itself, so the answer's usage adds it (a refused call
+        # stays in its CLI turn, whose result counts the whole turn already).
+        self.spent: Usage | None = None
 
     # -- the event stream ---------------------------------------------------------------------
     def guard(self, run: Any, events: Iterator[Any]) -> Iterator[Any]:
@@ -95,6 +99,9 @@ class Referee:
                     return
                 if handle is not None and not self.corrected:
                     handle.settle()
+                if self.spent is not None:
+                    event = Finished(event.finish_reason, _add(self.spent, event.usage),
+                                     event.stop_reason, event.cut_short)
                 yield from held
                 yield event
                 return
@@ -140,6 +147,7 @@ class Referee:
                     "parent_tool_use_id": None, "session_id": ""}
                 sender.send([json.dumps(line, separators=(",", ":"))], close_stdin=False)
             self.corrected = True
+            self.spent = finished.usage
             return None
         return True
 
@@ -188,6 +196,10 @@ class Referee:
             return None
         where = "/".join(str(p) for p in error.absolute_path)
         return f"{'/' + where if where else 'the root'}: {error.message}"
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(*(getattr(a, f) + getattr(b, f) for f in Usage.__dataclass_fields__))
 
 
 def _calls(events: list[Any]) -> list[_Call]:

@@ -147,3 +147,12 @@ def test_a_process_holding_tool_calls_has_its_own_bound():
     assert waiting.closed and not chatting.closed
     state = k.state()
     assert state["evictions"]["tool_call_timeout"] == 1 and state["holding_calls"] == 0
+
+
+def test_under_pressure_a_process_waiting_on_calls_goes_before_a_chat():
+    k = keeper(max_processes=2)
+    chat, waiting, newer = FakeProcess(), FakeProcess(), FakeProcess()
+    k.offer(key(history="chat"), chat)
+    k.offer(key(history="calls"), waiting, holding_calls=True)
+    k.offer(key(history="newer"), newer)
+    assert waiting.closed and not chat.closed and not newer.closed

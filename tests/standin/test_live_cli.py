@@ -100,7 +100,7 @@ def test_tool_use_makes_a_second_call(upstream: StandInUpstream) -> None:
     (result_block,) = second.body["messages"][-1]["content"]
     assert result_block["type"] == "tool_result" and result_block["is_error"] is True
     assert "No such tool available: Bash" in result_block["content"]
-    assert result_block["tool_use_id"].startswith("toolu_standin_")
+    assert result_block["tool_use_id"].startswith("toolu_01")
     (tool_result_line,) = r.of_type("user")
     assert tool_result_line["message"]["content"][0]["tool_use_id"] == result_block["tool_use_id"]
     assert r.result["num_turns"] == 2

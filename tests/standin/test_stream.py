@@ -103,7 +103,7 @@ def test_tool_use_then_text_after_the_tool_result(upstream: StandInUpstream) -> 
     starts = [d["content_block"] for d in first.data("content_block_start")]
     assert starts[0] == {"type": "text", "text": ""}
     assert starts[1]["type"] == "tool_use" and starts[1]["name"] == "Bash" and starts[1]["input"] == {}
-    assert starts[1]["id"].startswith("toolu_standin_")
+    assert starts[1]["id"].startswith("toolu_01")
     assert "".join(first.deltas("text_delta")) == "Let me run it."
     fragments = first.deltas("input_json_delta")
     assert len(fragments) > 1 and json.loads("".join(fragments)) == tool.input

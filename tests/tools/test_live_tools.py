@@ -202,6 +202,10 @@ def test_tool_choice_required_makes_a_prose_answer_a_call(tool_proxy):
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     bodies = proxy.upstream()
     assert len(bodies) == 2 and "[tool-choice-enforce]" in json.dumps(bodies[1]["messages"][-1])
+    result = proxy.client.chat.completions.create(model="sonnet", messages=ASK, tools=TOOLS,
+                                                  tool_choice="required")
+    # Both model calls are the answer's cost: the prose that was corrected too.
+    assert result.usage.completion_tokens == 2 * Scenario().output_tokens
 
 
 def test_tool_choice_required_that_stays_unmet_is_an_error_not_prose(tool_proxy):
@@ -320,3 +324,18 @@ def _answer_blocks(proxy, body, index):
     scenario = proxy.scenario_object
     answer = responder.answer(scenario, proxy.scenario, index, body)
     return [wire._full(b) for b in answer.message.content]
+
+
+def test_ids_a_client_stripped_of_their_underscore_still_reach_the_waiting_call(tool_proxy):
+    # OpenClaw sends tool call ids back with every character but letters and digits removed.
+    proxy = tool_proxy(Scenario(tool_use=weather(), after_tool_text="It is {tool_result}."))
+    first = proxy.client.chat.completions.create(model="sonnet", messages=ASK, tools=TOOLS)
+    message = first.choices[0].message.model_dump(exclude_none=True)
+    (call,) = message["tool_calls"]
+    stripped = "".join(c for c in call["id"] if c.isalnum())
+    assert stripped != call["id"]
+    call["id"] = stripped
+    messages = ASK + [message, {"role": "tool", "tool_call_id": stripped, "content": "calm"}]
+    second = proxy.client.chat.completions.create(model="sonnet", messages=messages, tools=TOOLS)
+    assert second.choices[0].message.content == "It is calm."
+    assert proxy.live.spawned == 1 and proxy.conversations.conversation_state()["hits"] == 1
