@@ -24,10 +24,13 @@ from proxy.http.resources.health import Health
 from proxy.http.resources.metrics import MetricsEndpoint, request_observer
 from proxy.http.resources.models import Models
 from proxy.http.resources.readiness import Readiness
+from proxy.http.resources.responses import Responses
 from proxy.http.routing import add_routes
 from proxy.keys import key_limits
 from proxy.metrics import Metrics
 from proxy.plan import PlanTracker
+from proxy.responses.service import ResponsesService
+from proxy.responses.store import ResponseStore
 from proxy.runners.base import Runner
 from proxy.service import ChatService
 from proxy.settings import Settings
@@ -44,6 +47,7 @@ class AppParts:
     plan: PlanTracker | None = None
     probe: CLIProbe | None = None
     key_limiter: KeyLimiter | None = None
+    responses: ResponsesService | None = None
 
 
 # Measured with CLI 2.1.332: --fallback-model takes over after three 529s in a row, so with
@@ -140,9 +144,16 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
 
     health = Health()  # liveness only; state is in /health/ready, behind the key
     models_resource = Models(models)
-    chat = ChatCompletions(service, RequestValidator(document),
+    validator = RequestValidator(document)
+    chat = ChatCompletions(service, validator,
                            max_body_bytes=settings.max_body_bytes,
                            heartbeat_interval=settings.heartbeat_interval)
+    responses_service = ResponsesService(service, ResponseStore(
+        max_responses=settings.responses_max, memory_budget=settings.responses_memory_mb << 20,
+        ttl=settings.responses_ttl))
+    responses = Responses(responses_service, validator,
+                          max_body_bytes=settings.max_body_bytes,
+                          heartbeat_interval=settings.heartbeat_interval)
     spec = OpenAPIDocument(document_json_bytes())
     probe = _cli_probe(runner, settings)
     readiness = Readiness(limiter.stats, probe=probe, replay_source=settings.replay or None,
@@ -154,12 +165,17 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
         "listModels": models_resource.on_get_list,
         "retrieveModel": models_resource.on_get_one,
         "createChatCompletion": chat.on_post,
+        "createResponse": responses.on_post,
+        "getResponse": responses.on_get,
+        "deleteResponse": responses.on_delete,
+        "listInputItems": responses.on_get_input_items,
         "getReadiness": readiness.on_get,
         "getMetrics": MetricsEndpoint(metrics).on_get,
     }
     add_routes(app, operations(document), handlers)
     app.parts = AppParts(runner=runner, limiter=limiter, service=service, models=models,
-                         metrics=metrics, plan=plan, probe=probe, key_limiter=key_limiter)
+                         metrics=metrics, plan=plan, probe=probe, key_limiter=key_limiter,
+                         responses=responses_service)
     return app
 
 
