@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 
+from conformance.responses_stream import check_responses_stream
 from conformance.sse import parse
 from proxy.contract.document import load_document
 from proxy.contract.official import official_validator
@@ -81,6 +82,11 @@ def _success_schema(method: str, path: str) -> str | None:
         return "ListModelsResponse"
     if method == "GET" and path.startswith("/v1/models/"):
         return "Model"
+    # the Responses API (issue 13); DELETE's 200 has no official schema
+    if method == "POST" and path == "/v1/responses":
+        return "Response"
+    if method == "GET" and path.startswith("/v1/responses/"):
+        return "ResponseItemList" if path.endswith("/input_items") else "Response"
     return None  # the project's own operations (/health, /metrics, ...) are not OpenAI's
 
 
@@ -110,6 +116,8 @@ def official_problems(method: str, path: str, status: int, content_type: str, bo
         return []
     if schema == "CreateChatCompletionResponse" and media == "text/event-stream":
         return _stream_problems(body, where, request_body, complete)
+    if schema == "Response" and media == "text/event-stream":
+        return _responses_stream_problems(body, where, complete)
     if media != "application/json":
         return [f"{where}: answered as {media or 'no content type'}, not application/json"]
     try:
@@ -117,7 +125,7 @@ def official_problems(method: str, path: str, status: int, content_type: str, bo
     except ValueError:
         return [f"{where}: the body is not JSON: {body[:80]!r}"]
     problems = _schema_errors(schema, payload, where)
-    if schema == "CreateChatCompletionResponse" and isinstance(request_body, dict) \
+    if schema in ("CreateChatCompletionResponse", "Response") and isinstance(request_body, dict) \
             and request_body.get("stream"):
         problems.append(f"{where}: `stream: true` was answered with JSON, not a stream")
     return problems
@@ -137,6 +145,18 @@ def _stream_problems(body: bytes, where: str, request_body: Any, complete: bool)
     if complete:
         usage = include_usage_of(request_body) if isinstance(request_body, dict) else None
         report = check_stream(body, include_usage=usage)
+        problems += [f"{where}: {p}" for p in report.problems]
+    return problems
+
+
+def _responses_stream_problems(body: bytes, where: str, complete: bool) -> list[str]:
+    """Each event against the official ResponseStreamEvent; a whole stream against the
+    Responses stream rules (conformance/responses_stream.py)."""
+    problems: list[str] = []
+    report = check_responses_stream(body)
+    for number, event in enumerate(report.events):
+        problems += _schema_errors("ResponseStreamEvent", event, f"{where} event {number}")
+    if complete:
         problems += [f"{where}: {p}" for p in report.problems]
     return problems
 
