@@ -96,8 +96,8 @@ def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
     role = item["role"]
     content = item["content"]
     if isinstance(content, str):
-        parts = [{"type": "output_text" if role == "assistant" else "input_text",
-                  "text": content}]
+        parts = [{"type": "output_text", "text": content, "annotations": [], "logprobs": []}
+                 if role == "assistant" else {"type": "input_text", "text": content}]
     else:
         parts = [_part(part, role, f"{where}.content[{j}]") for j, part in enumerate(content)]
     stored: dict[str, Any] = {"id": item.get("id") or new_id("msg"), "type": "message",
