@@ -1,7 +1,7 @@
 """Stored responses: what `previous_response_id`, GET, DELETE and `input_items` read.
 
 In memory, private to the API key that made them, and bounded three ways: a count
-(`--responses-max`), a memory budget (`--responses-memory-mb`, the bytes of the JSON text the
+(`--responses-max`), a memory budget (`--responses-memory-mb`, the bytes of the JSON strings the
 store holds) and a lifetime (`--responses-ttl`, from creation). The least recently used go
 first; an expired one is gone at once. A restart forgets them all (a follow-up then gets a 404
 and must send its whole input again); disk would keep prompts on disk, and the kept CLI
@@ -21,14 +21,14 @@ or the body): a follow-up sent the moment the client has the answer always finds
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-# Python's own overhead per stored string (a str object's header), counted with its text.
-ITEM_OVERHEAD = 56
+POINTER = 8  # a tuple slot
 
 
 @dataclass
@@ -43,8 +43,10 @@ class Stored:
 
     @property
     def size(self) -> int:
-        return len(self.response) + sum(len(i) + ITEM_OVERHEAD for i in self.conversation) \
-            + ITEM_OVERHEAD * len(self.input_items)
+        """Bytes held: each string's own size (non-ASCII text takes 2 or 4 bytes a character
+        in CPython) and the tuples' slots; a string shared with another record counts again."""
+        return sys.getsizeof(self.response) + sum(sys.getsizeof(i) for i in self.conversation) \
+            + POINTER * (len(self.conversation) + len(self.input_items))
 
     def response_object(self) -> dict[str, Any]:
         return json.loads(self.response)
