@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -60,25 +61,35 @@ def scripted():
         context.__exit__(None, None, None)
 
 
-@pytest.fixture
-def live(standin, live_runner_for):
-    """The real CLI against a stand-in scenario, behind the real server (kept conversations
-    on unless `keep=0`); `proxy.upstream()` is what the stand-in received."""
-    opened = []
-
-    def start(scenario: Scenario, *, keep: int = 4, **settings):
-        name = f"responses-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
-        standin.add_scenario(name, scenario)
-        live_runner = live_runner_for(name)
-        runner = ConversationRunner(live_runner, Keeper(max_processes=keep, watch=False)) \
-            if keep else live_runner
-        context = running_proxy(Settings(keep_conversations=keep, **settings), runner)
-        proxy = context.__enter__()
-        opened.append(context)
+@contextlib.contextmanager
+def running_live(standin, live_runner_for, scenario: Scenario, name: str, *, keep: int = 4,
+                 api_key: str | None = None, **settings):
+    """The real server, its CLI talking to `scenario` on the stand-in (as the account
+    `api_key`, whose prompt cache is its own), kept conversations on unless `keep=0`."""
+    standin.add_scenario(name, scenario)
+    live_runner = live_runner_for(name, extra_env={"ANTHROPIC_API_KEY": api_key}
+                                  if api_key else None)
+    runner = ConversationRunner(live_runner, Keeper(max_processes=keep, watch=False)) \
+        if keep else live_runner
+    with running_proxy(Settings(keep_conversations=keep, **settings), runner) as proxy:
         proxy.scenario, proxy.live, proxy.conversations = name, live_runner, runner
         proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0,
                                      timeout=90)
+        proxy.requests = lambda: standin.requests_for(name)
         proxy.upstream = lambda: [r.body for r in standin.requests_for(name)]
+        yield proxy
+
+
+@pytest.fixture
+def live(standin, live_runner_for):
+    """`live(scenario, keep=4, **settings)`: see running_live."""
+    opened = []
+
+    def start(scenario: Scenario, **options):
+        name = f"responses-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
+        context = running_live(standin, live_runner_for, scenario, name, **options)
+        proxy = context.__enter__()
+        opened.append(context)
         return proxy
 
     yield start
