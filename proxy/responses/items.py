@@ -230,7 +230,7 @@ def _chat_message(item: dict[str, Any], where: str) -> dict[str, Any]:
                 parts.append({"type": "text", "text": part["text"]})
         if len(parts) == 1 and parts[0]["type"] == "text":
             return {"role": "assistant", "content": parts[0]["text"]}
-        return {"role": "assistant", "content": parts}
+        return {"role": "assistant", "content": parts or ""}
     parts = []
     for j, part in enumerate(item["content"]):
         kind = part["type"]
@@ -255,7 +255,7 @@ def _chat_message(item: dict[str, Any], where: str) -> dict[str, Any]:
                              code="unsupported_content")
     if len(parts) == 1 and parts[0]["type"] == "text":
         return {"role": role, "content": parts[0]["text"]}
-    return {"role": role, "content": parts}
+    return {"role": role, "content": parts or ""}  # no parts: an empty message, as chat has it
 
 
 # ---------------------------------------------------------------------------- errors
