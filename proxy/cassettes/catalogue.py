@@ -4,6 +4,8 @@ A JSON file, `{"format": "claude-max-api-catalogue", "entries": {name: entry}}`.
 an OpenAI chat completion request plus what the recording needs around it:
 
     request      the OpenAI request body, sent through the proxy's own request path
+    endpoint     what `request` is: "chat.completions" (default) or "responses" (a Responses
+                 API body, translated as POST /v1/responses translates it)
     description  one line for humans (copied into the cassette)
     scenario     what the stand-in upstream plays (proxy.standin.Scenario fields)
     env          CLI environment overrides (CLAUDE_CODE_MAX_RETRIES, ...)
@@ -37,13 +39,14 @@ CATALOGUE_FORMAT = "claude-max-api-catalogue"
 UPSTREAMS = ("stand-in", "closed-port")
 CREDENTIALS = ("api-key", "oauth-token", "none")
 INTERRUPT_POINTS = ("first_text",)
+ENDPOINTS = ("chat.completions", "responses")
 # Scenario fields that only shape the answer; a real model answers such requests meaningfully.
 _ANSWER_FIELDS = frozenset({"reply_text", "split", "input_tokens", "output_tokens",
                             "cache_creation_input_tokens", "cache_read_input_tokens",
                             "chunk_delay"})
 _ENTRY_FIELDS = frozenset({"description", "request", "scenario", "env", "upstream",
                            "credentials", "extra_args", "interrupt", "cli", "login",
-                           "stable"})
+                           "stable", "endpoint"})
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Entry:
     cli_label: str | None = None  # the fake CLI as the catalogue names it
     login: bool | None = None
     stable: bool = True
+    endpoint: str = "chat.completions"
 
     @property
     def needs_stand_in(self) -> bool:
@@ -128,6 +132,9 @@ def _entry(name: str, raw: Any, base: Path) -> Entry:
         raise ValueError(f"{where}: upstream must be one of {UPSTREAMS}")
     if credentials not in CREDENTIALS:
         raise ValueError(f"{where}: credentials must be one of {CREDENTIALS}")
+    endpoint = raw.get("endpoint", "chat.completions")
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"{where}: endpoint must be one of {ENDPOINTS}")
     interrupt = None
     if raw.get("interrupt") is not None:
         spec = raw["interrupt"]
@@ -145,4 +152,4 @@ def _entry(name: str, raw: Any, base: Path) -> Entry:
                  upstream=upstream, credentials=credentials,
                  extra_args=tuple(map(str, raw.get("extra_args") or ())), interrupt=interrupt,
                  cli=cli, cli_label=raw.get("cli"), login=raw.get("login"),
-                 stable=bool(raw.get("stable", True)))
+                 stable=bool(raw.get("stable", True)), endpoint=endpoint)

@@ -217,13 +217,25 @@ def _record(entry: Entry, session: _Session, home: str, work: str) -> Cassette:
     return recorder.cassettes[0]
 
 
-def _drive(entry: Entry, session: _Session, recorder: RecordingRunner) -> None:
-    """The proxy's request path, without HTTP: validate, prepare, start, consume the events."""
-    issue = session.validator.validate("CreateChatCompletionRequest", entry.request)
+def entry_chat_request(entry: Entry, service: ChatService, validator: RequestValidator):
+    """The entry's request as the proxy's request path prepares it (a Responses body is
+    translated first, as POST /v1/responses does: proxy/responses/request.py)."""
+    if entry.endpoint == "responses":
+        from proxy.responses.request import translate
+        issue = validator.validate("CreateResponse", entry.request)
+        if issue is not None:
+            raise ValueError(f"the request is not valid: {issue.message}")
+        return service.prepare(translate(entry.request).chat_body)
+    issue = validator.validate("CreateChatCompletionRequest", entry.request)
     if issue is not None:
         raise ValueError(f"the request is not valid: {issue.message}")
+    return service.prepare(entry.request)
+
+
+def _drive(entry: Entry, session: _Session, recorder: RecordingRunner) -> None:
+    """The proxy's request path, without HTTP: validate, prepare, start, consume the events."""
     service = ChatService(ModelCatalogue(), recorder, ConcurrencyLimiter(1, 0, 1.0), LIMITS)
-    chat = service.prepare(entry.request)
+    chat = entry_chat_request(entry, service, session.validator)
     run = service.start(chat, lambda: False)
     signalled = False
     try:
