@@ -55,7 +55,11 @@ class InvocationWithArgs(Invocation):
 
 
 def default_name(invocation: Invocation) -> str:
-    key = "\n".join(invocation.stdin_lines()) + invocation.model + invocation.system_prompt
+    """A name from everything the default matcher compares (proxy/cassettes/matcher.py), so
+    two runs a replay tells apart never share a name (and one is never dropped as a repeat)."""
+    key = "\n".join([*invocation.stdin_lines(), invocation.model, invocation.system_prompt,
+                     repr(invocation.max_output_tokens),
+                     *(f"{t.role}:{b}" for t in invocation.history for b in t.blocks)])
     return "run-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
