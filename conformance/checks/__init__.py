@@ -9,7 +9,7 @@ from fnmatch import fnmatchcase
 from conformance.checks.base import AREAS, Check
 
 _MODULES = ("models", "completion", "streaming", "parameters", "content", "errors", "headers",
-            "fuzz")
+            "responses", "fuzz")
 
 
 def catalogue() -> list[Check]:

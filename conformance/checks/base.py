@@ -29,6 +29,7 @@ AREAS = {
     "content": "Content parts, roles and unicode",
     "errors": "Errors and the OpenAI error envelope",
     "headers": "Headers and authentication",
+    "responses": "The Responses API (/responses)",
     "fuzz": "Fuzzing from the OpenAPI document (schemathesis)",
 }
 

@@ -39,7 +39,7 @@ case "${1:-serve}" in
         "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))'
         ;;
     spec)
-        echo "litellm=http://127.0.0.1:${2:-18990}/v1,model=mock-gpt,key=env:LITELLM_MASTER_KEY,version=$LITELLM_VERSION (mock_response),skip=params.max_*:mock_response ignores token limits (no model behind it);params.stop.*:mock_response ignores stop sequences;params.response_format.*:mock_response always answers the same text;content.*roundtrip:mock_response always answers the same text"
+        echo "litellm=http://127.0.0.1:${2:-18990}/v1,model=mock-gpt,key=env:LITELLM_MASTER_KEY,version=$LITELLM_VERSION (mock_response),skip=params.max_*:mock_response ignores token limits (no model behind it);params.stop.*:mock_response ignores stop sequences;params.response_format.*:mock_response always answers the same text;content.*roundtrip:mock_response always answers the same text;responses.max_output_tokens.*:mock_response ignores token limits;responses.tools.*:mock_response answers text, never a tool call"
         ;;
     serve)
         install
