@@ -376,26 +376,7 @@ def test_an_item_reference_names_a_stored_item(scripted):
 
 def test_a_client_that_leaves_mid_stream_leaves_a_cancelled_response(scripted):
     proxy = scripted(lambda invocation: [Text("first words", pieces=1)])
-    # The scripted process ends its output without a result line only when it crashes; hold it
-    # open instead: a process that says its first words and then waits.
-    original = proxy.runner.start
-
-    def start(invocation):
-        process = original(invocation)
-        lines = process._lines
-        process._lines = lines[:-1]       # no result line: the run stays open
-        read = process.read_line
-
-        def read_line(timeout):
-            if process._next >= len(process._lines) and not process.closed:
-                time.sleep(min(timeout, 0.05))
-                return None
-            return read(timeout)
-
-        process.read_line = read_line
-        return process
-
-    proxy.runner.start = start
+    _held_open(proxy)
     with requests.post(proxy.base_url + "/responses", stream=True, timeout=30,
                        json={"model": "sonnet", "input": "x", "stream": True}) as response:
         first = next(response.iter_lines(delimiter=b"\n\n"))
@@ -480,3 +461,51 @@ def test_concurrent_follow_ups_each_find_their_previous_response(scripted):
         thread.join(60)
     assert failures == []
     assert max(len(i.history) for i in proxy.runner.invocations) == 6
+
+
+def _held_open(proxy):
+    """Makes the scripted process say its words, then wait (no result line) until closed."""
+    original = proxy.runner.start
+
+    def start(invocation):
+        process = original(invocation)
+        process._lines = process._lines[:-1]
+        read = process.read_line
+
+        def read_line(timeout):
+            if process._next >= len(process._lines) and not process.closed:
+                time.sleep(min(timeout, 0.05))
+                return None
+            return read(timeout)
+
+        process.read_line = read_line
+        return process
+
+    proxy.runner.start = start
+
+
+def test_a_silent_stream_gets_sse_comments_as_heartbeats(scripted):
+    proxy = scripted(lambda invocation: [Text("thinking...", pieces=1)],
+                     settings=Settings(heartbeat_interval=0.2))
+    _held_open(proxy)
+    with requests.post(proxy.base_url + "/responses", stream=True, timeout=30,
+                       json={"model": "sonnet", "input": "x", "stream": True}) as response:
+        seen = b""
+        for chunk in response.iter_content(chunk_size=None):
+            seen += chunk
+            if seen.count(b": keep-alive\n\n") >= 2:
+                break
+    assert b"event: response.output_text.delta" in seen
+    assert seen.count(b": keep-alive\n\n") >= 2   # comments: no event outside the spec
+
+
+def test_content_is_logged_only_when_asked(scripted, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="claude_max_api.access")
+    quiet = scripted()
+    quiet.client.responses.create(model="sonnet", input="secret question")
+    loud = scripted(settings=Settings(log_content=True))
+    loud.client.responses.create(model="sonnet", input="open question")
+    lines = [r.getMessage() for r in caplog.records if "/v1/responses" in r.getMessage()]
+    assert not any("secret question" in line or "Hello from" in line for line in lines[:1])
+    assert any("open question" in line and "Hello from the fake CLI." in line for line in lines)
