@@ -158,7 +158,8 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
     probe = _cli_probe(runner, settings)
     readiness = Readiness(limiter.stats, probe=probe, replay_source=settings.replay or None,
                           pool_state=pool_state, plan=plan,
-                          conversation_state=conversation_state)
+                          conversation_state=conversation_state,
+                          responses_state=responses_service.store.state)
     handlers: dict[str, Callable[..., None]] = {
         "getHealth": health.on_get,
         "getOpenAPIDocument": spec.on_get,

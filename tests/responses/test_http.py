@@ -509,3 +509,12 @@ def test_content_is_logged_only_when_asked(scripted, caplog):
     lines = [r.getMessage() for r in caplog.records if "/v1/responses" in r.getMessage()]
     assert not any("secret question" in line or "Hello from" in line for line in lines[:1])
     assert any("open question" in line and "Hello from the fake CLI." in line for line in lines)
+
+
+def test_readiness_reports_the_store(scripted):
+    proxy = scripted(settings=Settings(responses_max=5))
+    proxy.client.responses.create(model="sonnet", input="x")
+    proxy.client.responses.create(model="sonnet", input="y", store=False)
+    state = requests.get(proxy.url + "/health/ready", timeout=10).json()["responses"]
+    assert (state["stored"], state["max"]) == (1, 5) and 0 < state["bytes"] < state["memory_budget"]
+    assert state["evictions"] == {"count": 0, "memory": 0, "expired": 0}
