@@ -518,3 +518,19 @@ def test_readiness_reports_the_store(scripted):
     state = requests.get(proxy.url + "/health/ready", timeout=10).json()["responses"]
     assert (state["stored"], state["max"]) == (1, 5) and 0 < state["bytes"] < state["memory_budget"]
     assert state["evictions"] == {"count": 0, "memory": 0, "expired": 0}
+
+
+def test_a_response_still_streaming_is_in_progress_and_cannot_be_continued_yet(scripted):
+    proxy = scripted(lambda invocation: [Text("first words", pieces=1)])
+    _held_open(proxy)
+    with requests.post(proxy.base_url + "/responses", stream=True, timeout=30,
+                       json={"model": "sonnet", "input": "x", "stream": True}) as response:
+        events = response.iter_lines(delimiter=b"\n\n")   # kept: its end would close the body
+        first = next(events)
+        response_id = json.loads(first.split(b"data: ", 1)[1])["response"]["id"]
+        stored = proxy.client.responses.retrieve(response_id)
+        assert (stored.status, stored.output) == ("in_progress", [])
+        follow_up = post(proxy, {"model": "sonnet", "input": "y",
+                                 "previous_response_id": response_id})
+        assert follow_up.status_code == 400
+        assert follow_up.json()["error"]["code"] == "previous_response_in_progress"
