@@ -153,6 +153,71 @@ def _oversized(ctx: "Context") -> Request:
     return Request.json("errors.oversized", "/chat/completions", payload)
 
 
+# -- the Responses API (issue 13) -------------------------------------------------------------
+RESPONSES_WEATHER_TOOL = {"type": "function", "name": "get_weather", "strict": False,
+                          "description": "Current weather for a city.",
+                          "parameters": WEATHER_TOOL["function"]["parameters"]}
+UNKNOWN_RESPONSE = "resp_conformance_no_such_response"
+
+
+def _responses(ctx: "Context", **fields: Any) -> dict[str, Any]:
+    return {"model": ctx.model, "instructions": HELLO[0]["content"],
+            "input": HELLO[1]["content"], "max_output_tokens": 100, **fields}
+
+
+def _earlier(ctx: "Context", probe: str) -> dict[str, Any]:
+    """The response object an earlier probe got; skips the asking check if there is none."""
+    from conformance.checks.base import skip
+    ex = ctx.exchange(probe)
+    try:
+        body = ex.json
+        assert ex.status == 200 and isinstance(body.get("id"), str)
+    except (ValueError, AssertionError, AttributeError):
+        skip(f"{probe} did not give a response object ({ex.status}), so there is nothing to "
+             f"follow up")
+    return body
+
+
+def _tool_output(ctx: "Context") -> dict[str, Any]:
+    from conformance.checks.base import skip
+    earlier = _earlier(ctx, "responses.tools")
+    calls = [i for i in earlier.get("output") or [] if isinstance(i, dict)
+             and i.get("type") == "function_call" and isinstance(i.get("call_id"), str)]
+    if not calls:
+        skip("responses.tools got no function_call, so there is no call to answer")
+    return {"model": ctx.model, "previous_response_id": earlier["id"],
+            "tools": [RESPONSES_WEATHER_TOOL], "max_output_tokens": 100,
+            "input": [{"type": "function_call_output", "call_id": c["call_id"],
+                       "output": "sunny, 21 C"} for c in calls]}
+
+
+def _responses_probe(name: str, build: Callable[["Context"], Any]
+                     ) -> Callable[["Context"], Request]:
+    return lambda ctx: Request.json(name, "/responses", build(ctx))
+
+
+RESPONSES_PROBES: dict[str, Callable[["Context"], Request]] = {
+    "responses.basic": _responses_probe("responses.basic", _responses),
+    "responses.stream": _responses_probe("responses.stream", lambda ctx: _responses(
+        ctx, stream=True)),
+    "responses.max_output_tokens": _responses_probe("responses.max_output_tokens", lambda ctx: {
+        "model": ctx.model, "input": LONG_PROMPT, "max_output_tokens": 16}),
+    "responses.tools": _responses_probe("responses.tools", lambda ctx: {
+        "model": ctx.model, "input": "What is the weather in Paris? Say it briefly.",
+        "tool_choice": "auto",
+        "tools": [RESPONSES_WEATHER_TOOL], "max_output_tokens": 100}),
+    "responses.follow_up": _responses_probe("responses.follow_up", lambda ctx: {
+        "model": ctx.model, "input": "What did you just say?", "max_output_tokens": 100,
+        "previous_response_id": _earlier(ctx, "responses.basic")["id"]}),
+    "responses.tool_output": _responses_probe("responses.tool_output", _tool_output),
+    "responses.retrieve": lambda ctx: Request(
+        "responses.retrieve", "GET", f"/responses/{_earlier(ctx, 'responses.basic')['id']}"),
+    "responses.unknown_previous": _responses_probe("responses.unknown_previous", lambda ctx: {
+        "model": ctx.model, "input": "Hello.", "max_output_tokens": 100,
+        "previous_response_id": UNKNOWN_RESPONSE}),
+}
+
+
 PROBES: dict[str, Callable[["Context"], Request]] = {
     # models
     "models.list": lambda ctx: Request("models.list", "GET", "/models"),
@@ -285,3 +350,4 @@ PROBES: dict[str, Callable[["Context"], Request]] = {
     "auth.missing_key": lambda ctx: Request("auth.missing_key", "GET", "/models", auth="none"),
     "auth.wrong_key": lambda ctx: Request("auth.wrong_key", "GET", "/models", auth="wrong"),
 }
+PROBES.update(RESPONSES_PROBES)

@@ -25,10 +25,13 @@ from proxy.http.resources.health import Health
 from proxy.http.resources.metrics import MetricsEndpoint, request_observer
 from proxy.http.resources.models import Models
 from proxy.http.resources.readiness import Readiness
+from proxy.http.resources.responses import Responses
 from proxy.http.routing import add_routes
 from proxy.keys import key_limits
 from proxy.metrics import Metrics
 from proxy.plan import PlanTracker
+from proxy.responses.service import ResponsesService
+from proxy.responses.store import ResponseStore
 from proxy.runners.base import Runner
 from proxy.service import ChatService
 from proxy.settings import Settings
@@ -45,6 +48,7 @@ class AppParts:
     plan: PlanTracker | None = None
     probe: CLIProbe | None = None
     key_limiter: KeyLimiter | None = None
+    responses: ResponsesService | None = None
 
 
 # Measured with CLI 2.1.332: --fallback-model takes over after three 529s in a row, so with
@@ -196,6 +200,12 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                            heartbeat_interval=settings.heartbeat_interval)
     completions = Completions(service, validator, max_body_bytes=settings.max_body_bytes,
                               heartbeat_interval=settings.heartbeat_interval)
+    responses_service = ResponsesService(service, ResponseStore(
+        max_responses=settings.responses_max, memory_budget=settings.responses_memory_mb << 20,
+        ttl=settings.responses_ttl))
+    responses = Responses(responses_service, validator,
+                          max_body_bytes=settings.max_body_bytes,
+                          heartbeat_interval=settings.heartbeat_interval)
     spec = OpenAPIDocument(document_json_bytes())
     # A recording server that only replays (record mode none, or once over recordings) is
     # ready as replay mode is: its directory is there, no CLI needed.
@@ -204,7 +214,8 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
     probe = _cli_probe(runner, settings)
     readiness = Readiness(limiter.stats, probe=probe,
                           replay_source=replay_source, pool_state=pool_state, plan=plan,
-                          conversation_state=conversation_state)
+                          conversation_state=conversation_state,
+                          responses_state=responses_service.store.state)
     handlers: dict[str, Callable[..., None]] = {
         "getHealth": health.on_get,
         "getOpenAPIDocument": spec.on_get,
@@ -212,12 +223,17 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
         "retrieveModel": models_resource.on_get_one,
         "createChatCompletion": chat.on_post,
         "createCompletion": completions.on_post,
+        "createResponse": responses.on_post,
+        "getResponse": responses.on_get,
+        "deleteResponse": responses.on_delete,
+        "listInputItems": responses.on_get_input_items,
         "getReadiness": readiness.on_get,
         "getMetrics": MetricsEndpoint(metrics).on_get,
     }
     add_routes(app, operations(document), handlers)
     app.parts = AppParts(runner=runner, limiter=limiter, service=service, models=models,
-                         metrics=metrics, plan=plan, probe=probe, key_limiter=key_limiter)
+                         metrics=metrics, plan=plan, probe=probe, key_limiter=key_limiter,
+                         responses=responses_service)
     return app
 
 

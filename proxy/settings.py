@@ -97,6 +97,13 @@ class Settings:
     conversation_memory_mb: int = _opt(1024, "Memory budget of the kept conversation processes "
                                              "(resident MB, all together); the least recently "
                                              "used are ended first.")
+    # --- stored responses (the Responses API) -------------------------------------------
+    responses_max: int = _opt(1000, "Responses kept for previous_response_id, GET and "
+                                    "input_items (store: true), all API keys together; the "
+                                    "least recently used go first (0 keeps none).")
+    responses_memory_mb: int = _opt(128, "Memory budget of the stored responses (MB of their "
+                                         "JSON text, each conversation counted whole).")
+    responses_ttl: float = _opt(86400.0, "Seconds a stored response is kept after it was made.")
     # --- security ----------------------------------------------------------------------
     api_keys: list = _opt_list("Accepted client API keys (Bearer or x-api-key), as NAME=KEY "
                               "(the name shows in logs and metrics) or KEY; repeatable, or "

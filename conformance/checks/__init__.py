@@ -9,7 +9,7 @@ from fnmatch import fnmatchcase
 from conformance.checks.base import AREAS, Check
 
 _MODULES = ("models", "completion", "streaming", "parameters", "content", "reasoning", "errors",
-            "headers", "tools", "structured", "legacy", "fuzz")
+            "headers", "tools", "structured", "legacy", "responses", "fuzz")
 
 
 def catalogue() -> list[Check]:

@@ -33,6 +33,7 @@ AREAS = {
     "legacy": "Legacy completions (POST /completions)",
     "tools": "Tool calling (tools, tool_choice, results)",
     "structured": "Structured outputs (response_format)",
+    "responses": "The Responses API (/responses)",
     "fuzz": "Fuzzing from the OpenAPI document (schemathesis)",
 }
 

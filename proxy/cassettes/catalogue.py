@@ -4,8 +4,9 @@ A JSON file, `{"format": "claude-max-api-catalogue", "entries": {name: entry}}`.
 an OpenAI chat completion request plus what the recording needs around it:
 
     request      the OpenAI request body, sent through the proxy's own request path
-    endpoint     "chat/completions" (default) or "completions" (a legacy completions request
-                 of one prompt, which the proxy runs as one chat request)
+    endpoint     what `request` is: "chat/completions" (default), "completions" (a legacy
+                 completions request of one prompt, which the proxy runs as one chat request)
+                 or "responses" (a Responses API body, translated as POST /v1/responses does)
     description  one line for humans (copied into the cassette)
     scenario     what the stand-in upstream plays (proxy.standin.Scenario fields)
     env          CLI environment overrides (CLAUDE_CODE_MAX_RETRIES, ...)
@@ -47,7 +48,7 @@ UPSTREAMS = ("stand-in", "closed-port")
 CREDENTIALS = ("api-key", "oauth-token", "none")
 INTERRUPT_POINTS = ("first_text",)
 PROCESSES = ("new", "resumed", "continued")
-ENDPOINTS = ("chat/completions", "completions")
+ENDPOINTS = ("chat/completions", "completions", "responses")
 # Scenario fields that only shape the answer; a real model answers such requests meaningfully.
 _ANSWER_FIELDS = frozenset({"reply_text", "split", "input_tokens", "output_tokens",
                             "cache_creation_input_tokens", "cache_read_input_tokens",
@@ -168,6 +169,7 @@ def _entry(name: str, raw: Any, base: Path) -> Entry:
     if credentials not in CREDENTIALS:
         raise ValueError(f"{where}: credentials must be one of {CREDENTIALS}")
     endpoint = raw.get("endpoint", "chat/completions")
+    endpoint = "chat/completions" if endpoint == "chat.completions" else endpoint
     if endpoint not in ENDPOINTS:
         raise ValueError(f"{where}: endpoint must be one of {ENDPOINTS}")
     interrupt = None

@@ -278,11 +278,14 @@ def prepared(entry: Entry, service: ChatService,
     a conversation entry), through its own request path (a legacy completions request of one
     prompt is one chat request)."""
     request = entry.request if request is None else request
-    schema = "CreateCompletionRequest" if entry.endpoint == "completions" else \
-        "CreateChatCompletionRequest"
+    schema = {"completions": "CreateCompletionRequest",
+              "responses": "CreateResponse"}.get(entry.endpoint, "CreateChatCompletionRequest")
     issue = (validator or RequestValidator()).validate(schema, request)
     if issue is not None:
         raise ValueError(f"the request is not valid: {issue.message}")
+    if entry.endpoint == "responses":  # translated as POST /v1/responses translates it
+        from proxy.responses.request import translate
+        return service.prepare(translate(request).chat_body)
     if entry.endpoint != "completions":
         return service.prepare(request)
     completion = service.prepare_completion(request)

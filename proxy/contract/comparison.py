@@ -232,6 +232,11 @@ def _alternatives(schema: Any, resolve: Resolver) -> list[Alternative]:
     if "$ref" in schema:
         ref = schema.pop("$ref")
         target = resolve(ref)
+        if set(schema) == {"type"} and isinstance(schema["type"], str):
+            # `{type: object, $ref: X}` (the official InputItem): X's alternatives of that type
+            return [(t, s, origin or ref.rsplit("/", 1)[-1])
+                    for t, s, origin in _alternatives(target, resolve)
+                    if t is None or _type_fits(t, schema["type"])]
         if _constraints(schema):
             return _alternatives({"allOf": [target, schema]}, resolve)
         name = ref.rsplit("/", 1)[-1]

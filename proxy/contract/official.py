@@ -11,7 +11,8 @@ committed extract `openapi/official-subset.json`, which this module writes:
 Extraction: take the `$ref` closure of the requested schemas; drop `x-*`, `example(s)`,
 `discriminator`, `description` and `title` keywords; rewrite the OpenAPI 3.0 keyword
 `nullable: true` (which a 2020-12 validator ignores, rejecting every `finish_reason: null`)
-to `anyOf [{...}, {type: null}]`; point `#/components/schemas/X` at `#/$defs/X`.
+to `anyOf [{...}, {type: null}]`; rewrite 2019-09's `$recursiveRef: "#"` as a plain
+self-reference; point `#/components/schemas/X` at `#/$defs/X`.
 
 Profiles: "strict" is the official schemas as they are; "lenient" drops `refusal` and
 `logprobs` from the `required` lists of a completion (chat or legacy), which real servers omit.
@@ -56,6 +57,11 @@ DEFAULT_ROOTS = (
     "Model",
     "ErrorResponse",
     "Error",
+    # the Responses API (issue 13)
+    "CreateResponse",
+    "Response",
+    "ResponseStreamEvent",
+    "ResponseItemList",
 )
 PROFILES = ("strict", "lenient")
 # (schema, path to a `required` list inside it, names the lenient profile drops from it)
@@ -194,7 +200,7 @@ def official_components() -> tuple[dict[str, Any], dict[str, Any]]:
 @functools.lru_cache(maxsize=4)
 def _cleaned_components(path: Path, sha256: str) -> dict[str, Any]:
     raw = _load_spec_cached(path, sha256)["components"]["schemas"]
-    return {name: _clean(schema) for name, schema in raw.items()}
+    return {name: _unrecursive(_clean(schema), name) for name, schema in raw.items()}
 
 
 # ---------------------------------------------------------------------------- extraction
@@ -217,6 +223,18 @@ def _clean(schema: Any) -> Any:
         else:
             out[key] = value
     return out
+
+
+def _unrecursive(node: Any, name: str) -> Any:
+    """2019-09's `$recursiveAnchor: true` / `$recursiveRef: "#"` (CompoundFilter, reached
+    from the Responses schemas) as the plain self-reference they mean: 2020-12 has neither."""
+    if isinstance(node, list):
+        return [_unrecursive(item, name) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("$recursiveRef") == "#":
+        return {"$ref": _COMPONENT_PREFIX + name}
+    return {k: _unrecursive(v, name) for k, v in node.items() if k != "$recursiveAnchor"}
 
 
 def _denull(schema: Any) -> Any:

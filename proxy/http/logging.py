@@ -137,6 +137,11 @@ def _content(req: falcon.Request, resp: falcon.Response, stream: Any) -> dict[st
         out["completion"] = (choices[0].get("message") or {}).get("content")
     elif isinstance(resp.media, dict) and resp.media.get("object") == "text_completion":
         out["completion"] = "\n\n".join(c.get("text") or "" for c in resp.media["choices"])
+    elif isinstance(resp.media, dict) and resp.media.get("object") == "response" \
+            and req.method == "POST":  # the Responses API: the text of its message items
+        out["completion"] = "".join(
+            part.get("text", "") for item in resp.media.get("output") or []
+            if item.get("type") == "message" for part in item.get("content") or [])
     return out
 
 

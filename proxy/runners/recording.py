@@ -56,13 +56,16 @@ class InvocationWithArgs(Invocation):
 
 
 def default_name(invocation: Invocation) -> str:
-    key = "\n".join(invocation.stdin_lines()) + invocation.model + invocation.system_prompt
-    # Reasoning settings only when set, so the names of runs without them stay what they were.
+    """A name from everything the default matcher compares (proxy/cassettes/matcher.py), so
+    two runs a replay tells apart never share a name (and one is never dropped as a repeat)."""
+    key = "\n".join([*invocation.stdin_lines(), invocation.model, invocation.system_prompt,
+                     repr(invocation.max_output_tokens),
+                     *(f"{t.role}:{b}" for t in invocation.history for b in t.blocks)])
+    # Reasoning, tools and a format only when set, so the names of runs without them stay.
     key += "".join(f"\n{name}={getattr(invocation, name)}"
-                   for name in ("effort", "thinking", "thinking_display")
+                   for name in ("effort", "thinking", "thinking_display", "json_schema")
                    if getattr(invocation, name) is not None)
-    if invocation.history:  # the same question after another conversation is another run
-        key += fingerprint(invocation.history)
+    key += "".join(f"\ntool={t.name}:{t.schema}" for t in invocation.tools)
     return "run-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 

@@ -116,4 +116,17 @@ FAULT_FOR = {
     "fuzz.response_schema": "completion_choice_no_index",
     "fuzz.error_envelope": "error_plain_text",
     "fuzz.rejects_invalid": "no_validation",
+    # the Responses API
+    "responses.basic.status": "responses_404",
+    "responses.basic.schema": "responses_no_tools",
+    "responses.basic.output": "responses_empty_output",
+    "responses.stream.events": "responses_unknown_event",
+    "responses.stream.rules": "responses_no_terminal",
+    "responses.stream.matches": "responses_stream_differs",
+    "responses.max_output_tokens.incomplete": "responses_incomplete_as_completed",
+    "responses.tools.function_call": "responses_tool_as_text",
+    "responses.previous_response.follow_up": "responses_no_store",
+    "responses.previous_response.outputs_only": "responses_outputs_need_call",
+    "responses.retrieve": "responses_no_store",
+    "responses.previous_response.unknown": "responses_unknown_previous_500",
 }

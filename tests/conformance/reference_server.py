@@ -56,6 +56,11 @@ FAULTS = frozenset({
     "parallel_same_index", "reject_tool_messages", "roundtrip_ignores_result",
     "ignore_tool_choice_none", "ignore_tool_choice_required", "ignore_named_choice",
     "schema_ignored",
+    # the Responses API
+    "responses_404", "responses_no_tools", "responses_empty_output", "responses_unknown_event",
+    "responses_no_terminal", "responses_stream_differs", "responses_incomplete_as_completed",
+    "responses_tool_as_text", "responses_no_store", "responses_outputs_need_call",
+    "responses_unknown_previous_500",
 })
 CITIES = ("Paris", "Tokyo", "Berlin", "Madrid", "Rome", "Oslo")
 PERSON = '{"name": "Ada Lovelace", "age": 36}'
@@ -95,6 +100,7 @@ class ReferenceApp:
         self.validator = RequestValidator()
         self.known_fields = set(load_document()["components"]["schemas"][
             "CreateChatCompletionRequest"]["properties"])
+        self.stored: dict[str, dict] = {}   # the Responses API's stored responses
 
     # ------------------------------------------------------------------ WSGI
 
@@ -139,6 +145,8 @@ class ReferenceApp:
             if method != "POST":
                 return self.wrong_method()
             return self.legacy(self.read_body(environ))
+        if path.startswith("/v1/responses") and not self.b.has("responses_404"):
+            return self.responses(environ, method, path)
         if self.b.has("route_404_html"):
             return 404, [("Content-Type", "text/html")], b"<h1>Not Found</h1>"
         raise HTTPFailure(404, f"Invalid URL ({method} {path})", code="not_found")
@@ -565,6 +573,130 @@ class ReferenceApp:
 
         return 200, [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], \
             events()
+
+    # ------------------------------------------------------------------ the Responses API
+
+    def responses(self, environ: dict, method: str, path: str) -> tuple[int, list, Any]:
+        if path != "/v1/responses":
+            stored = self.stored.get(path[len("/v1/responses/"):])
+            if method != "GET":
+                return self.wrong_method()
+            if stored is None or self.b.has("responses_no_store"):
+                raise HTTPFailure(404, "Response not found.", code="response_not_found")
+            return 200, [("Content-Type", "application/json")], json.dumps(stored).encode()
+        if method != "POST":
+            return self.wrong_method()
+        body = self.read_body(environ)
+        issue = self.validator.validate("CreateResponse", body)
+        if issue is not None:
+            raise HTTPFailure(400, issue.message, param=issue.param, code=issue.code)
+        if body["model"] != MODEL:
+            raise HTTPFailure(404, f"The model '{body['model']}' does not exist", param="model",
+                              code="model_not_found")
+        previous = body.get("previous_response_id")
+        if previous and (previous not in self.stored or self.b.has("responses_no_store")):
+            if self.b.has("responses_unknown_previous_500"):
+                raise RuntimeError("no such response")
+            raise HTTPFailure(404, f"Previous response with id '{previous}' not found.",
+                              param="previous_response_id", code="previous_response_not_found")
+        items = body.get("input")
+        items = [{"role": "user", "content": items}] if isinstance(items, str) else items or []
+        if items and all(i.get("type") == "function_call_output" for i in items) \
+                and self.b.has("responses_outputs_need_call"):
+            raise HTTPFailure(400, "No tool call found for function call output.",
+                              param="input")
+        response = self.response_object(body, items)
+        if body.get("store") is not False:
+            self.stored[response["id"]] = response
+        if body.get("stream") is True:
+            return 200, [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], \
+                self.response_events(response)
+        return 200, [("Content-Type", "application/json")], json.dumps(response).encode()
+
+    def response_object(self, body: dict, items: list) -> dict:
+        tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
+        last = items[-1] if items else {}
+        text = GREETING
+        content = last.get("content")
+        if isinstance(content, str) and "history of the printing press" in content:
+            text = "The printing press changed everything about how"
+        status, incomplete = "completed", None
+        limit = body.get("max_output_tokens")
+        pieces = _pieces(text)
+        if limit is not None and len(pieces) > limit // 8:
+            pieces, status, incomplete = pieces[:max(1, limit // 8)], "incomplete", \
+                {"reason": "max_output_tokens"}
+            if self.b.has("responses_incomplete_as_completed"):
+                status, incomplete = "completed", None
+        text = "".join(pieces)
+        if tools and last.get("type") != "function_call_output" \
+                and not self.b.has("responses_tool_as_text"):
+            output = [{"id": "fc_" + uuid.uuid4().hex, "type": "function_call",
+                       "status": "completed", "call_id": "call_" + uuid.uuid4().hex[:8],
+                       "name": tools[0]["name"], "arguments": '{"city": "Paris"}'}]
+        elif self.b.has("responses_empty_output"):
+            output = []
+        else:
+            output = [{"id": "msg_" + uuid.uuid4().hex, "type": "message", "role": "assistant",
+                       "status": status, "content": [{"type": "output_text", "text": text,
+                                                      "annotations": [], "logprobs": []}]}]
+        words = len(text.split())
+        response = {
+            "id": "resp_" + uuid.uuid4().hex, "object": "response", "created_at": _now(),
+            "status": status, "error": None, "incomplete_details": incomplete,
+            "instructions": body.get("instructions"), "model": MODEL, "output": output,
+            "parallel_tool_calls": True, "previous_response_id": body.get("previous_response_id"),
+            "tool_choice": body.get("tool_choice") or "auto", "tools": body.get("tools") or [],
+            "metadata": {}, "temperature": 1.0, "top_p": 1.0,
+            "usage": {"input_tokens": 10, "input_tokens_details": {
+                "cached_tokens": 0, "cache_write_tokens": 0}, "output_tokens": words,
+                "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 10 + words}}
+        if self.b.has("responses_no_tools"):
+            del response["tools"]
+        return response
+
+    def response_events(self, response: dict) -> Iterator[bytes]:
+        b = self.b
+        counter = iter(range(10_000))
+
+        def event(kind: str, **fields: Any) -> bytes:
+            data = {"type": kind, **fields, "sequence_number": next(counter)}
+            return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+        def events() -> Iterator[bytes]:
+            start = {**response, "status": "in_progress", "output": []}
+            start.pop("usage", None)
+            yield event("response.created", response=start)
+            yield event("response.in_progress", response=start)
+            if b.has("responses_unknown_event"):
+                yield event("codex.rate_limits", rate_limits={})
+            for index, item in enumerate(response["output"]):
+                yield event("response.output_item.added", output_index=index,
+                            item={**item, "status": "in_progress", "content": []}
+                            if item["type"] == "message" else item)
+                if item["type"] == "message":
+                    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+                    where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+                    yield event("response.content_part.added", **where, part=part)
+                    pieces = _pieces(item["content"][0]["text"])
+                    if b.has("responses_stream_differs"):
+                        pieces = pieces[:-1]
+                    for piece in pieces:
+                        yield event("response.output_text.delta", **where, delta=piece,
+                                    logprobs=[])
+                    text = "".join(pieces)
+                    yield event("response.output_text.done", **where, text=text, logprobs=[])
+                    yield event("response.content_part.done", **where,
+                                part={**part, "text": text})
+                    item = {**item, "content": [{**item["content"][0], "text": text}]}
+                yield event("response.output_item.done", output_index=index, item=item)
+            if not b.has("responses_no_terminal"):
+                final = response   # with stream_differs: the whole text, unlike the deltas
+                kind = "response.incomplete" if response["status"] == "incomplete" \
+                    else "response.completed"
+                yield event(kind, response=final)
+
+        return events()
 
 
 def _now() -> int:

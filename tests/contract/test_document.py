@@ -27,6 +27,11 @@ EXPECTED_OPERATIONS = {
     ("GET", "/v1/models/{model}", "retrieveModel"),
     ("POST", "/v1/chat/completions", "createChatCompletion"),
     ("POST", "/v1/completions", "createCompletion"),  # legacy completions
+    # the Responses API (issue 13)
+    ("POST", "/v1/responses", "createResponse"),
+    ("GET", "/v1/responses/{response_id}", "getResponse"),
+    ("DELETE", "/v1/responses/{response_id}", "deleteResponse"),
+    ("GET", "/v1/responses/{response_id}/input_items", "listInputItems"),
 }
 CHAT_ERRORS = {"400", "401", "404", "413", "415", "429", "500", "502", "503", "504"}
 

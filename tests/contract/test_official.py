@@ -154,7 +154,7 @@ def test_vendored_subset_is_used_without_the_spec(tmp_path, monkeypatch, clear_c
     assert official.official_validator("Model").is_valid(
         {"id": "m", "object": "model", "created": 1, "owned_by": "o"})
     with pytest.raises(KeyError, match="vendored subset"):
-        official_schemas(["CreateResponse"])  # not in the vendored closure
+        official_schemas(["CreateEmbeddingRequest"])  # not in the vendored closure
 
 
 def test_nothing_available_is_a_clear_error(tmp_path, monkeypatch, clear_caches):

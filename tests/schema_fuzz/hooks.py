@@ -62,6 +62,19 @@ POLICY_CODES = frozenset({
 })
 
 
+# The Responses API (issue 13): what a schema-valid request may still be refused for, as
+# OpenAI refuses it (an output without its call, a call without its output, a missing input,
+# two tools of one name), and the ids a generated request names that no stored response has.
+RESPONSES_PATH = "/v1/responses"
+RESPONSES_POLICY_CODES = POLICY_CODES | frozenset({
+    "invalid_tool_output", "missing_required_parameter", "duplicate_tool_name",
+    "invalid_function_name", "invalid_value", "invalid_function_parameters",
+    "invalid_response_format", "tool_not_found", "invalid_tool_arguments",
+})
+NOT_FOUND_CODES = frozenset({"model_not_found", "response_not_found",
+                             "previous_response_not_found", "item_not_found"})
+
+
 def served_model() -> str:
     return os.environ.get("CMA_FUZZ_MODEL") or DEFAULT_MODEL
 
@@ -177,6 +190,12 @@ def positive_refusals_are_documented(ctx: Any, response: Any, case: Any) -> bool
     except (ValueError, KeyError, TypeError):
         raise AssertionError(f"a {response.status_code} without an OpenAI error body") from None
     code = error.get("code")
+    if case.operation.method.upper() == "POST" and case.operation.path == RESPONSES_PATH \
+            and response.status_code == 400 and code in RESPONSES_POLICY_CODES:
+        return True
+    if case.operation.path.startswith(RESPONSES_PATH) and response.status_code == 404 \
+            and code in NOT_FOUND_CODES:
+        return True
     if _is_chat(case):
         if response.status_code == 400 and code in POLICY_CODES:
             return True

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 
+from conformance.responses_stream import check_responses_stream
 from conformance.sse import parse
 from proxy.contract.comparison import extensions
 from proxy.contract.document import load_document
@@ -105,6 +106,11 @@ def _success_schema(method: str, path: str) -> str | None:
         return "ListModelsResponse"
     if method == "GET" and path.startswith("/v1/models/"):
         return "Model"
+    # the Responses API (issue 13); DELETE's 200 has no official schema
+    if method == "POST" and path == "/v1/responses":
+        return "Response"
+    if method == "GET" and path.startswith("/v1/responses/"):
+        return "ResponseItemList" if path.endswith("/input_items") else "Response"
     return None  # the project's own operations (/health, /metrics, ...) are not OpenAI's
 
 
@@ -141,6 +147,8 @@ def official_problems(method: str, path: str, status: int, content_type: str, bo
         return _stream_problems(body, where, request_body, complete)
     if schema == "CreateCompletionResponse" and media == "text/event-stream":
         return _text_stream_problems(body, where, request_body, complete)
+    if schema == "Response" and media == "text/event-stream":
+        return _responses_stream_problems(body, where, complete)
     if media != "application/json":
         return [f"{where}: answered as {media or 'no content type'}, not application/json"]
     try:
@@ -150,7 +158,7 @@ def official_problems(method: str, path: str, status: int, content_type: str, bo
     problems = _schema_errors(schema, payload, where)
     if schema == "CreateChatCompletionResponse":
         problems += [f"{where}: {p}" for p in completion_problems(payload)]
-    if schema in ("CreateChatCompletionResponse", "CreateCompletionResponse") \
+    if schema in ("CreateChatCompletionResponse", "CreateCompletionResponse", "Response") \
             and isinstance(request_body, dict) and request_body.get("stream"):
         problems.append(f"{where}: `stream: true` was answered with JSON, not a stream")
     return problems
@@ -196,6 +204,18 @@ def _text_stream_problems(body: bytes, where: str, request_body: Any, complete: 
     if complete:
         usage = include_usage_of(request_body) if isinstance(request_body, dict) else None
         report = check_text_stream(body, include_usage=usage, prompts=prompts_of(request_body))
+        problems += [f"{where}: {p}" for p in report.problems]
+    return problems
+
+
+def _responses_stream_problems(body: bytes, where: str, complete: bool) -> list[str]:
+    """Each event against the official ResponseStreamEvent; a whole stream against the
+    Responses stream rules (conformance/responses_stream.py)."""
+    problems: list[str] = []
+    report = check_responses_stream(body)
+    for number, event in enumerate(report.events):
+        problems += _schema_errors("ResponseStreamEvent", event, f"{where} event {number}")
+    if complete:
         problems += [f"{where}: {p}" for p in report.problems]
     return problems
 

@@ -25,7 +25,8 @@ class Readiness:
     def __init__(self, limiter_stats: Callable[[], Mapping[str, int]], *,
                  probe: CLIProbe | None = None, replay_source: str | None = None,
                  pool_state: PoolState | None = None, plan: PlanTracker | None = None,
-                 conversation_state: PoolState | None = None) -> None:
+                 conversation_state: PoolState | None = None,
+                 responses_state: PoolState | None = None) -> None:
         """`pool_state`, if given, describes a warm process pool (added under `pool.warm`);
         `conversation_state` the processes kept for conversations (`conversations`)."""
         self.plan = plan
@@ -34,6 +35,7 @@ class Readiness:
         self.replay_source = replay_source
         self.pool_state = pool_state
         self.conversation_state = conversation_state
+        self.responses_state = responses_state  # the stored responses (the Responses API)
 
     def report(self) -> dict[str, Any]:
         reasons: list[str] = []
@@ -64,6 +66,8 @@ class Readiness:
             state = dict(self.conversation_state())
             state.pop("spawned", None)
             body["conversations"] = state
+        if self.responses_state is not None:
+            body["responses"] = dict(self.responses_state())
         body["queue"] = {"waiting": stats["waiting"], "limit": stats["max_waiting"],
                          "rejected": stats["rejected"]}
         if stats["active"] >= stats["max_active"] and stats["waiting"] >= stats["max_waiting"]:
