@@ -26,13 +26,14 @@ properties the official spec names plus the extensions the caller declares (the 
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import hashlib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -361,25 +362,61 @@ def _closed_validator(name: str, profile: str, extensions_json: str,
     if stream_chunk:
         _as_stream_chunk(bundle, name)
     defs = bundle["$defs"]
-    for schema in defs.values():
-        _close(schema)
     for schema_name, props in json.loads(extensions_json).items():
         if schema_name in defs:
             defs[schema_name].setdefault("properties", {}).update(props)
+    # A definition used as a part of an allOf (the Responses API's `...Resource` items extend
+    # their item with id and status) is also kept open: closed, it would refuse the other
+    # parts' properties. The allOf that uses it is closed as a whole instead.
+    originals = {part["$ref"][len(_DEFS_PREFIX):]: copy.deepcopy(defs[part["$ref"][len(_DEFS_PREFIX):]])
+                 for schema in _walk(defs) if isinstance(schema.get("allOf"), list)
+                 for part in schema["allOf"]
+                 if isinstance(part, dict) and str(part.get("$ref", "")).startswith(_DEFS_PREFIX)}
+    for schema in list(defs.values()):
+        _close(schema)
+    for part_name, original in originals.items():
+        _close(original, top_open=True)
+        defs[part_name + _OPEN_SUFFIX] = original
     return Draft202012Validator({**bundle, "$ref": _DEFS_PREFIX + name})
 
 
-def _close(schema: Any) -> None:
+_OPEN_SUFFIX = "~open"
+
+
+def _walk(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every schema object inside `schema` (a schema or a mapping of them), itself included."""
+    if isinstance(schema, dict):
+        yield schema
+        for value in schema.values():
+            yield from _walk(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _walk(value)
+
+
+def _close(schema: Any, top_open: bool = False) -> None:
     """additionalProperties false on every object schema that names its properties and says
-    nothing about others (the response schemas use no allOf, which this would break)."""
+    nothing about others. An allOf is closed as a whole (unevaluatedProperties, which sees its
+    parts' properties); its parts stay open at their top, their `$ref`s pointing at the open
+    copies _closed_validator adds."""
     if not isinstance(schema, dict):
         return
     if "allOf" in schema:
-        raise ValueError("closing a schema with allOf would refuse its parts' properties")
-    if "properties" in schema and "additionalProperties" not in schema \
-            and "patternProperties" not in schema:
+        if not top_open and "additionalProperties" not in schema \
+                and "unevaluatedProperties" not in schema:
+            schema["unevaluatedProperties"] = False
+        for part in schema["allOf"]:
+            if isinstance(part, dict) and str(part.get("$ref", "")).startswith(_DEFS_PREFIX):
+                part["$ref"] += _OPEN_SUFFIX
+            else:
+                _close(part, top_open=True)
+    elif schema.get("properties") and "additionalProperties" not in schema \
+            and "patternProperties" not in schema and not top_open:
+        # (`properties: {}` names none: EmptyModelParam, a function's parameters, is any object)
         schema["additionalProperties"] = False
     for key, value in schema.items():
+        if key == "allOf":
+            continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
             for sub in value.values():
                 _close(sub)

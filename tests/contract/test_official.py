@@ -199,3 +199,28 @@ def test_writer_command(tiny_spec, tmp_path, capsys):
     assert written["source"]["commit"] == "abc1234"
     assert written["source"]["sha256"] == official._sha256(tiny_spec)
     assert written["roots"] == ["Chunk"] and set(written["schemas"]) == {"Chunk", "Usage"}
+
+
+def test_closed_validator_refuses_unknown_properties_also_across_allof():
+    """The closed validators behind the fidelity checks: an unknown property is refused even in
+    an allOf (the Responses API's `...Resource` items extend their item with id and status),
+    the parts' own properties are not, and `properties: {}` (a function's parameters) stays
+    any object."""
+    from proxy.contract.official import closed_validator
+
+    items = closed_validator("ResponseItemList")
+    page = {"object": "list", "first_id": "i", "last_id": "i", "has_more": False, "data": [
+        {"type": "function_call_output", "call_id": "c", "output": "x", "id": "i",
+         "status": "completed"}]}
+    assert list(items.iter_errors(page)) == []
+    page["data"][0]["bogus"] = 1
+    assert list(items.iter_errors(page)) != []
+
+    response = closed_validator("Response")
+    unknown = [e.message for e in response.iter_errors({"bogus": 1}) if "'bogus'" in e.message]
+    assert unknown and "Unevaluated properties are not allowed" in unknown[0]
+
+    tool = closed_validator("FunctionToolParam")
+    assert list(tool.iter_errors({"type": "function", "name": "f", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}})) == []
+    assert list(tool.iter_errors({"type": "function", "name": "f", "colour": "red"})) != []
