@@ -38,7 +38,32 @@ def document_errors(name: str, obj: Any) -> list[str]:
 
 
 def _describe(error: Any) -> str:
-    leaf = best_match([error]) or error
+    leaf = _leaf(error)
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in leaf.absolute_path)
     message = leaf.message if len(leaf.message) <= 240 else leaf.message[:237] + "..."
     return f"{path.lstrip('.') or '<root>'}: {message}"
+
+
+def _leaf(error: Any) -> Any:
+    """The error worth showing. For a oneOf/anyOf of object types told apart by their `type`
+    (the Responses API's items and content parts), the branches whose `type` matches the object
+    and, among them, the error that got furthest into it:
+    "output_text is not one of [reasoning_text]" (best_match's pick, the last branch) says
+    nothing about why an output_text part was refused."""
+    while error.context:
+        branches: dict[Any, list[Any]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        matching = [errors for errors in branches.values()
+                    if not any(_is_discriminator_mismatch(e, error) for e in errors)]
+        if not matching or len(matching) == len(branches):
+            break  # no `type` told the branches apart: best_match's own choice
+        # among the branches of that type, the error that got furthest into the object
+        error = max((e for errors in matching for e in errors),
+                    key=lambda e: (len(e.absolute_path), -len(e.context)))
+    return best_match([error]) or error
+
+
+def _is_discriminator_mismatch(sub: Any, parent: Any) -> bool:
+    return sub.validator in ("enum", "const") \
+        and list(sub.absolute_path) == [*parent.absolute_path, "type"]

@@ -58,3 +58,19 @@ def test_a_bare_url_is_a_server_spec_named_after_its_address():
 def test_bad_server_specs(spec):
     with pytest.raises(ValueError):
         parse_server_spec(spec)
+
+
+def test_a_refused_item_is_explained_by_the_branch_its_type_names():
+    """A oneOf of items told apart by `type`: the message names what is wrong with the branch
+    the item claims to be, not why it is not the last branch tried."""
+    from conformance.schemas import official_errors
+
+    message = {"type": "message", "id": "m", "role": "assistant", "status": "completed",
+               "content": [{"type": "output_text", "text": "hi", "annotations": [],
+                            "logprobs": None}]}
+    page = {"object": "list", "data": [message], "first_id": "m", "last_id": "m",
+            "has_more": False}
+    (error,) = official_errors("ResponseItemList", page)
+    assert error.startswith("data[0].content[0].logprobs:"), error
+    message["content"][0]["logprobs"] = []
+    assert official_errors("ResponseItemList", page) == []
