@@ -160,14 +160,14 @@ class Keeper:
                 self.counts["stored"] += 1
                 kept = True
                 while len(self._entries) > self.max_processes:
-                    closing.append(self._evict_oldest("count"))
+                    closing.append(self._evict_oldest("count", spare=key))
                 self._lock.notify_all()
             else:
                 closing.append(process)
         for victim in closing:
             victim.close()
         if kept:
-            self._enforce_memory()
+            self._enforce_memory(spare=key)
         return kept
 
     # -- state ---------------------------------------------------------------------------
@@ -212,21 +212,21 @@ class Keeper:
             return "history_differs"
         return "no_conversation"
 
-    def _evict_oldest(self, reason: str) -> KeptProcess:
+    def _evict_oldest(self, reason: str, spare: ConversationKey | None = None) -> KeptProcess:
         """The least recently kept process, preferring one that waits on tool calls: a client
         that forced a call to extract its arguments never sends results, and such processes
-        must not push live chats out."""
-        holding = next((k for k, e in self._entries.items() if e.holding_calls), None)
-        if holding is not None:
-            entry = self._entries.pop(holding)
-        else:
-            _, entry = self._entries.popitem(last=False)
+        must not push live chats out. `spare` (the process just offered) goes last: its client
+        is likely to continue it next (a tool loop's results), so at most one process waiting
+        on calls holds a chat's place."""
+        others = [k for k in self._entries if k != spare] or [spare]
+        victim = next((k for k in others if self._entries[k].holding_calls), others[0])
+        entry = self._entries.pop(victim)
         self.evictions[reason] += 1
         log.info("conversations: closed a kept CLI process (pid %s, %s)", entry.process.pid,
                  reason)
         return entry.process
 
-    def _enforce_memory(self) -> None:
+    def _enforce_memory(self, spare: ConversationKey | None = None) -> None:
         now = self._clock()
         with self._lock:
             entries = list(self._entries.values())
@@ -239,7 +239,7 @@ class Keeper:
         with self._lock:
             while self._entries and sum(e.rss for e in self._entries.values()) \
                     > self.memory_budget:
-                closing.append(self._evict_oldest("memory"))
+                closing.append(self._evict_oldest("memory", spare))
         for process in closing:
             process.close()
 

@@ -4,7 +4,10 @@ One server for the tier, wired as `claude-max-api` wires itself (`build_runner`:
 runner and kept conversations), on a loopback port behind an API key, running the real CLI
 against a stand-in upstream of its own. The stand-in plays the model: each scenario is chosen
 by a phrase of the client's prompt (`when_prompt_contains`), calls the client's tools by
-their upstream names (`mcp__c__<name>`), and answers with the tool's result after it.
+their upstream names (`mcp__c__<name>`), and answers with the tool's result after it; asked
+for structured output (`response_format`), it calls the CLI's own `StructuredOutput` tool.
+What the clients sent is recorded by their own HTTP clients (`SentRequests`), what reached
+the model by the stand-in (`Tier.since`).
 
 Clients that are not in the `test` extra come from `tests/clients/install.sh` (the Node
 clients, and instructor in a venv of its own). A client that is missing is a skip with the
@@ -14,6 +17,7 @@ reason on a developer's machine, and a failure in CI (`CI` set): CI must run thi
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpx2
 import pytest
 
 from proxy.app import build_runner
@@ -77,8 +82,9 @@ def _scenarios() -> dict[str, Scenario]:
         "extract-final-result": Scenario(
             when_prompt_contains="Final result: Katherine Johnson",
             tool_use=ToolUse("mcp__c__final_result", {"name": "Katherine Johnson", "age": 101})),
-        # Structured output (issue 12): the CLI's own structured-output tool, as measured with
-        # `--json-schema` (NOTES.md 3j). Used by the tests that wait for response_format.
+        # Structured output (`response_format`): the proxy runs the CLI with `--json-schema`,
+        # which offers the model its own `StructuredOutput` tool (NOTES.md 3j); the model answers
+        # by calling it, and the proxy returns the call's input as the message's content.
         "structured": Scenario(
             when_prompt_contains="Structured: Marie Curie",
             tool_use=ToolUse("StructuredOutput", {"name": "Marie Curie", "age": 66})),
@@ -148,10 +154,15 @@ class Tier:
     def usage_since(self, mark: int) -> tuple[int, int]:
         """(input incl. cache, output) tokens the stand-in reported after `mark`: what the
         clients' usage must add up to."""
-        used = [r.usage for r in self.since(mark) if r.usage]
-        return (sum(u["input_tokens"] + u["cache_creation_input_tokens"]
-                    + u["cache_read_input_tokens"] for u in used),
-                sum(u["output_tokens"] for u in used))
+        return usage_of(self.since(mark))
+
+
+def usage_of(requests: list[RecordedRequest]) -> tuple[int, int]:
+    """(input incl. cache, output) tokens the stand-in reported for these requests."""
+    used = [r.usage for r in requests if r.usage]
+    return (sum(u["input_tokens"] + u["cache_creation_input_tokens"]
+                + u["cache_read_input_tokens"] for u in used),
+            sum(u["output_tokens"] for u in used))
 
 
 @pytest.fixture(scope="session")
@@ -169,6 +180,35 @@ def tier() -> Iterator[Tier]:
     finally:
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+class SentRequests:
+    """What a client put on the wire: (path, JSON body) of each request its HTTP client sent,
+    recorded by that client's own request hook (the `http_client` the clients all take)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def _keep(self, request: httpx2.Request) -> None:
+        if request.content:
+            self.sent.append((request.url.path, json.loads(request.content)))
+
+    async def _keep_async(self, request: httpx2.Request) -> None:
+        self._keep(request)
+
+    def client(self) -> httpx2.Client:
+        return httpx2.Client(event_hooks={"request": [self._keep]}, timeout=60, trust_env=False)
+
+    def async_client(self) -> httpx2.AsyncClient:
+        """One per event loop: an async client belongs to the loop that uses it."""
+        return httpx2.AsyncClient(event_hooks={"request": [self._keep_async]}, timeout=60,
+                                  trust_env=False)
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.sent]
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [body for _, body in self.sent]
 
 
 def upstream_tool_names(request: RecordedRequest) -> list[str]:

@@ -2,8 +2,10 @@
 
 TOOLS mode is a forced call: instructor names the model's tool in `tool_choice`, so this also
 shows that a named tool_choice is honoured, when the model calls at once, and when it answers
-in prose first and the proxy steers it. The JSON and JSON_SCHEMA modes send `response_format`,
-which waits for issue 12.
+in prose first and the proxy steers it. The JSON and JSON_SCHEMA modes send `response_format`
+(json_object, and json_schema with the model's schema): the proxy runs the CLI with
+`--json-schema`, Claude answers through the CLI's `StructuredOutput` tool, and instructor
+parses the message's content.
 
 instructor runs in a venv of its own (tests/clients/instructor/requirements.txt says why) and
 reports each flow as JSON (tests/clients/instructor/instructor_check.py).
@@ -16,7 +18,8 @@ import os
 
 import pytest
 
-from tests.clients.conftest import API_KEY, HERE, need_instructor, run_json, upstream_tool_names
+from tests.clients.conftest import API_KEY, HERE, need_instructor, run_json, upstream_tool_names, \
+    usage_of
 
 pytestmark = [pytest.mark.live, pytest.mark.clients]
 
@@ -48,10 +51,11 @@ def named_choice(out: dict) -> list:
 def test_tools_mode(tier, flows):
     mark, out = flows["mark"], flows["tools"]
     assert "error" not in out, out["error"]
-    assert out["result"] == {"user": {"name": "Ada Lovelace", "age": 36},
-                             "finish_reason": "tool_calls", "tool_calls": ["UserInfo"]}
-    assert named_choice(out) == [{"type": "function", "function": {"name": "UserInfo"}}]
     (upstream,) = tier.since(mark, "extract")
+    assert out["result"] == {"user": {"name": "Ada Lovelace", "age": 36},
+                             "finish_reason": "tool_calls", "tool_calls": ["UserInfo"],
+                             "usage": list(usage_of([upstream]))}
+    assert named_choice(out) == [{"type": "function", "function": {"name": "UserInfo"}}]
     assert upstream_tool_names(upstream) == ["mcp__c__UserInfo"]
     # the function's schema reaches Claude exactly
     (sent,) = out["sent"]
@@ -68,6 +72,7 @@ def test_tools_mode_steered_to_the_named_tool(tier, flows):
     steer = upstream[1].body["messages"][-1]["content"]
     assert any("[tool-choice-enforce]" in b.get("text", "") for b in steer
                if isinstance(b, dict)), steer
+    assert out["result"]["usage"] == list(usage_of(upstream)), "both model calls are counted"
 
 
 def test_tools_mode_when_the_model_never_calls(tier, flows):
@@ -91,14 +96,29 @@ def test_tools_mode_partial_stream(tier, flows):
 
 
 @pytest.mark.parametrize("mode", ["json", "json_schema"])
-def test_json_modes(flows, mode):
-    """Expected to fail until issue 12 (response_format), as exactly the 400 that names it;
-    fails the suite the moment it works, so that it becomes a real test."""
-    out = flows[mode]
-    if "error" in out:
-        error = out["error"]
-        assert (error["status"], error["body"]["code"], error["body"]["param"]) == \
-            (400, "unsupported_parameter", "response_format"), error
-        pytest.xfail(f"issue 12: response_format not implemented ({error['body']['message']})")
-    assert out["result"]["user"] == {"name": "Marie Curie", "age": 66}
-    pytest.fail(f"instructor's {mode} mode works now (issue 12): make this a real test")
+def test_json_modes(tier, flows, mode):
+    """JSON sends json_object and carries the schema in a system message of its own;
+    JSON_SCHEMA sends the schema as response_format. Either way the model answers through the
+    CLI's structured-output tool, once, and instructor gets the object as the content."""
+    mark, out = flows["mark"], flows[mode]
+    assert "error" not in out, out["error"]
+    structured = tier.since(mark, "structured")
+    assert len(structured) == 2, "one model call per mode, no steering"
+    upstream = structured[["json", "json_schema"].index(mode)]
+    assert out["result"] == {"user": {"name": "Marie Curie", "age": 66},
+                             "finish_reason": "stop", "tool_calls": [],
+                             "usage": list(usage_of([upstream]))}
+    (sent,) = out["sent"]
+    assert "tools" not in sent and "tool_choice" not in sent
+    assert upstream_tool_names(upstream) == ["StructuredOutput"]
+    offered = upstream.body["tools"][0]["input_schema"]
+    if mode == "json":
+        assert sent["response_format"] == {"type": "json_object"}
+        assert offered == {"type": "object"}
+        # instructor's own instructions, with the schema, are Claude's system prompt
+        system = "\n".join(b["text"] for b in upstream.body["system"])
+        assert '"title": "UserInfo"' in system and "json_schema" in system
+    else:
+        fmt = sent["response_format"]
+        assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "UserInfo"
+        assert offered == fmt["json_schema"]["schema"]

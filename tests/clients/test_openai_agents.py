@@ -1,20 +1,18 @@
 """openai-agents (the OpenAI Agents SDK): an `Agent` with a function tool runs its loop against
-the live server through `OpenAIChatCompletionsModel` (chat completions), streamed and not.
-
-The SDK's default model is `OpenAIResponsesModel`, the Responses API, which this server does
-not serve yet (issue 13): that path is an expected failure that turns into a failure of the
-suite the moment it works.
+the live server, streamed and not, through both of the SDK's OpenAI models:
+`OpenAIChatCompletionsModel` (chat completions) and its default, `OpenAIResponsesModel`
+(the Responses API, POST /v1/responses).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
-import openai
 import pytest
 
-from tests.clients.conftest import API_KEY, MODEL, WEATHER, need_module, tool_results, \
-    upstream_tool_names
+from tests.clients.conftest import API_KEY, MODEL, WEATHER, SentRequests, need_module, \
+    tool_results, upstream_tool_names
 
 pytestmark = [pytest.mark.live, pytest.mark.clients]
 
@@ -39,11 +37,14 @@ def oa():
         sdk = agents
 
         @staticmethod
-        def agent(tier, model=None):
+        def agent(tier, responses=False, sent: SentRequests | None = None):
             # a client per run: an async client belongs to the event loop that uses it
+            http = None if sent is None else sent.async_client()
             client = AsyncOpenAI(base_url=tier.base_url, api_key=API_KEY, max_retries=0,
-                                 timeout=60)
-            model = model or agents.OpenAIChatCompletionsModel(model=MODEL, openai_client=client)
+                                 timeout=60, http_client=http)
+            model_class = agents.OpenAIResponsesModel if responses else \
+                agents.OpenAIChatCompletionsModel
+            model = model_class(model=MODEL, openai_client=client)
             # usage on streams only when asked, for a server that is not OpenAI's
             return agents.Agent(name="weather", instructions="Be brief.", tools=[get_weather],
                                 model=model,
@@ -94,15 +95,89 @@ def test_agent_with_a_function_tool_streamed(tier, oa):
     assert (usage.input_tokens, usage.output_tokens) == tier.usage_since(mark)
 
 
-@pytest.mark.xfail(strict=True, raises=openai.NotFoundError,
-                   reason="issue 13: the Responses API (/v1/responses) is not served yet; the "
-                          "SDK's default model uses it")
+def test_default_model_is_the_responses_model(oa):
+    from agents.models.openai_provider import OpenAIProvider
+
+    assert isinstance(OpenAIProvider(api_key="unused").get_model(MODEL),
+                      oa.sdk.OpenAIResponsesModel)
+
+
+def responses_made(sent: SentRequests) -> list[dict]:
+    """What the SDK sent: two Responses calls, the second with the first's call and its
+    result as input items (it re-sends the history; no previous_response_id)."""
+    assert sent.paths() == ["/v1/responses", "/v1/responses"]
+    first, second = sent.bodies()
+    assert [t["name"] for t in first["tools"]] == ["get_weather"]
+    assert "previous_response_id" not in second
+    (call,) = [i for i in second["input"] if i.get("type") == "function_call"]
+    assert (call["name"], call["call_id"][:6]) == ("get_weather", "toolu_")
+    (result,) = [i for i in second["input"] if i.get("type") == "function_call_output"]
+    assert (result["call_id"], result["output"]) == (call["call_id"], WEATHER)
+    return [first, second]
+
+
+def the_weather_loop(tier, mark: int) -> None:
+    """Upstream: the model was offered the tool, called it, and got the tool's result."""
+    upstream = tier.since(mark, "weather")
+    assert len(upstream) == 2 and len(tier.since(mark)) == 2
+    assert all(upstream_tool_names(r) == ["mcp__c__get_weather"] for r in upstream)
+    assert tool_results(upstream[1]) == [WEATHER]
+    # the agent's instructions are the system prompt Claude got
+    assert any(b.get("text") == "Be brief." for b in upstream[0].body["system"])
+
+
 def test_default_responses_model(tier, oa):
-    from openai import AsyncOpenAI
+    """The SDK's default model: the whole loop over /v1/responses."""
+    mark, sent = tier.mark(), SentRequests()
+    continued = tier.conversations()["continued"]
+    oa.calls.clear()
+    result = oa.sdk.Runner.run_sync(oa.agent(tier, responses=True, sent=sent),
+                                    "What is the weather in Paris? (Responses)")
+    assert result.final_output == f"It is {WEATHER} in Paris."
+    assert oa.calls == ["Paris"]
+    assert [type(i).__name__ for i in result.new_items] == [
+        "MessageOutputItem", "ToolCallItem", "ToolCallOutputItem", "MessageOutputItem"]
+    (call,) = [i.raw_item for i in result.new_items if type(i).__name__ == "ToolCallItem"]
+    assert (call.type, call.name, json.loads(call.arguments)) == \
+        ("function_call", "get_weather", {"city": "Paris"})
+    assert [r.output[-1].type for r in result.raw_responses] == ["function_call", "message"]
+    responses_made(sent)
+    the_weather_loop(tier, mark)
+    # the result went to the CLI process that held the call: no new process, no session resumed
+    assert tier.conversations()["continued"] == continued + 1, json.dumps(tier.conversations())
+    usage = result.context_wrapper.usage
+    assert usage.requests == 2
+    assert (usage.input_tokens, usage.output_tokens) == tier.usage_since(mark)
+
+
+def test_default_responses_model_streamed(tier, oa):
+    mark, sent = tier.mark(), SentRequests()
+    oa.calls.clear()
 
     async def run():
-        client = AsyncOpenAI(base_url=tier.base_url, api_key=API_KEY, max_retries=0, timeout=60)
-        model = oa.sdk.OpenAIResponsesModel(model=MODEL, openai_client=client)
-        return await oa.sdk.Runner.run(oa.agent(tier, model), "What is the weather in Paris?")
+        streamed = oa.sdk.Runner.run_streamed(oa.agent(tier, responses=True, sent=sent),
+                                              "What is the weather in Paris? (Responses, streamed)")
+        deltas, kinds, items = [], [], []
+        async for event in streamed.stream_events():
+            if event.type == "raw_response_event":
+                kinds.append(event.data.type)
+                if event.data.type == "response.output_text.delta":
+                    deltas.append(event.data.delta)
+            elif event.type == "run_item_stream_event":
+                items.append(event.name)
+        return streamed, deltas, kinds, items
 
-    assert asyncio.run(run()).final_output == f"It is {WEATHER} in Paris."
+    streamed, deltas, kinds, items = asyncio.run(run())
+    assert streamed.final_output == f"It is {WEATHER} in Paris."
+    assert "".join(deltas) == f"Let me check.It is {WEATHER} in Paris."
+    assert len(deltas) > 3, "the answers come as streams"
+    assert "response.function_call_arguments.delta" in kinds
+    assert kinds.count("response.created") == kinds.count("response.completed") == 2
+    assert oa.calls == ["Paris"]
+    assert items == ["message_output_created", "tool_called", "tool_output",
+                     "message_output_created"]
+    assert all(body["stream"] is True for body in responses_made(sent))
+    the_weather_loop(tier, mark)
+    usage = streamed.context_wrapper.usage
+    assert usage.requests == 2
+    assert (usage.input_tokens, usage.output_tokens) == tier.usage_since(mark)

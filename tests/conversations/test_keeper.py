@@ -156,3 +156,41 @@ def test_under_pressure_a_process_waiting_on_calls_goes_before_a_chat():
     k.offer(key(history="calls"), waiting, holding_calls=True)
     k.offer(key(history="newer"), newer)
     assert waiting.closed and not chat.closed and not newer.closed
+
+
+def test_a_full_keeper_keeps_the_process_that_has_just_made_calls():
+    """Its client is running the calls now and sends the results next: when the keeper is full
+    of chats, the least recently used chat goes, never the process just offered (found by the
+    client tier: every tool loop after four kept chats lost its process at once)."""
+    k = keeper(max_processes=2)
+    old_chat, chat, waiting = FakeProcess(), FakeProcess(), FakeProcess()
+    k.offer(key(history="old chat"), old_chat)
+    k.offer(key(history="chat"), chat)
+    assert k.offer(key(history="calls"), waiting, holding_calls=True)
+    assert not waiting.closed and old_chat.closed and not chat.closed
+    assert k.take(key(history="calls")) is waiting
+
+
+def test_a_process_waiting_on_calls_gives_way_to_the_next_one():
+    """Only one process that may never hear back (a forced call that extracted arguments)
+    pushes a chat out: the next process with calls replaces it, not another chat."""
+    k = keeper(max_processes=2)
+    chat, first, second = FakeProcess(), FakeProcess(), FakeProcess()
+    k.offer(key(history="chat"), chat)
+    k.offer(key(history="calls 1"), first, holding_calls=True)
+    k.offer(key(history="calls 2"), second, holding_calls=True)
+    assert first.closed and not chat.closed and not second.closed
+
+
+def test_the_memory_budget_spares_the_process_just_offered_while_others_can_go():
+    k = keeper(max_processes=10, memory_budget=250, measure=lambda pid: 100)
+    chats = [FakeProcess() for _ in range(2)]
+    for i, p in enumerate(chats):
+        k.offer(key(history=str(i)), p)
+    waiting = FakeProcess()
+    k.offer(key(history="calls"), waiting, holding_calls=True)
+    assert [p.closed for p in chats] == [True, False] and not waiting.closed
+    alone = keeper(max_processes=10, memory_budget=50, measure=lambda pid: 100)
+    too_big = FakeProcess()
+    alone.offer(key(), too_big, holding_calls=True)
+    assert too_big.closed, "a process over the budget on its own is not kept"

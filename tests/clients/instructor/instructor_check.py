@@ -43,7 +43,8 @@ def extract(mode: instructor.Mode, prompt: str) -> dict:
         messages=[{"role": "user", "content": prompt}])
     choice = completion.choices[0]
     return {"user": user.model_dump(), "finish_reason": choice.finish_reason,
-            "tool_calls": [c.function.name for c in choice.message.tool_calls or []]}
+            "tool_calls": [c.function.name for c in choice.message.tool_calls or []],
+            "usage": [completion.usage.prompt_tokens, completion.usage.completion_tokens]}
 
 
 def partial(prompt: str) -> dict:
