@@ -165,8 +165,10 @@ def usage_of(requests: list[RecordedRequest]) -> tuple[int, int]:
             sum(u["output_tokens"] for u in used))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tier() -> Iterator[Tier]:
+    """One live server for the tier, ended with it: its kept conversations are CLI processes,
+    which the lifecycle tests run later in the session would count as left behind."""
     home = tempfile.mkdtemp(prefix="cma-clients-home-")
     work = tempfile.mkdtemp(prefix="cma-clients-work-")
     try:

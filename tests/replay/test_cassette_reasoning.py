@@ -56,8 +56,9 @@ def test_recorded_runs_that_differ_only_in_reasoning_get_their_own_names():
     from proxy.runners.recording import default_name
 
     plain = Invocation(model="sonnet", blocks=("hello",))
-    # Without reasoning settings the name is what it always was.
-    key = "\n".join(plain.stdin_lines()) + "sonnet"
+    # Without reasoning settings the name is what it was before reasoning existed: the key holds
+    # only what the matcher compares for a plain run.
+    key = "\n".join([*plain.stdin_lines(), "sonnet", plain.system_prompt, "None"])
     assert default_name(plain) == "run-" + hashlib.sha256(key.encode()).hexdigest()[:12]
     names = {default_name(Invocation(model="sonnet", blocks=("hello",), **asked))
              for asked in ({}, {"effort": "low"}, {"effort": "high"}, ASKED,

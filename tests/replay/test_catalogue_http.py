@@ -16,7 +16,9 @@ import pytest
 
 from proxy.contract.validation import ResponseValidator
 from tests.replay.conftest import CATALOGUE
-from tests.replay.expectations import ECHO, EXPECTED, Answer, BrokenStream, Refused
+from tests.replay.expectations import (
+    ECHO, EXPECTED, Answer, BrokenStream, Calls, Declined, Refused,
+)
 from tests.support.stream_rules import StreamReport, check_stream
 
 NAMES = list(json.loads(CATALOGUE.read_text(encoding="utf-8"))["entries"])
