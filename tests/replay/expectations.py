@@ -111,7 +111,10 @@ EXPECTED: dict[str, object] = {
                                         ("get_weather", {"city": "Tokyo"}))),
     "tool_round_trip": Answer("It is Sunny, 22 degrees in Paris."),
     # The prose attempt never reaches the client; the usage is the second attempt's.
-    "tool_choice_required_corrected": Calls(None, (("get_weather", {"city": "Madrid"}),)),
+    # The model answered prose first; the proxy's one correction made it call: two model
+    # calls, one usage.
+    "tool_choice_required_corrected": Calls(None, (("get_weather", {"city": "Madrid"}),),
+                                            usage=(200, 24)),
     # The StructuredOutput input as the stand-in writes it (json.dumps), streamed as content.
     "structured_json_schema": Answer('{"name": "Bob", "age": 3}'),
     # The CLI asked once more ([structured-output-enforce]): two model calls, one usage.
