@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from schemathesis.config import SchemathesisConfig
+from schemathesis.filters import FilterSet
 
 CONFIG_FILE = Path(__file__).resolve().parent / "schemathesis.toml"
 DEFAULT_EXAMPLES = 30
@@ -40,3 +42,14 @@ def config(chat_factor: int = 10) -> SchemathesisConfig:
     (chat,) = project.operations.operations
     chat.phases.fuzzing.generation.update(max_examples=chat_fuzzing_examples(chat_factor))
     return loaded
+
+
+def only(schema: Any, **selection: Any) -> Any:
+    """`schema` limited to the operations `selection` names (schemathesis' `include` keywords).
+
+    `schema.include(...)` selects nothing once the config has an `[[operations]]` entry
+    (schemathesis 4.32): loading merges the config into an include-everything filter, and an
+    include is one more alternative beside it. The selection is merged the way loading does it
+    instead, so the chat operation keeps its own budget."""
+    return schema.clone(filter_set=schema.config.operations.filter_set_with(
+        include=FilterSet().with_include(**selection)))
