@@ -107,7 +107,7 @@ CHAT = FUZZ["/v1/chat/completions"]["POST"]
 EXAMPLES = 12
 
 
-def _refuse_everything(self, body):
+def _refuse_everything(self, body, owner=""):
     raise ProxyError(400, "Not today.", param="messages", code="unsupported_parameter")
 
 
