@@ -179,10 +179,10 @@ def echo(body: dict[str, Any], tools: ToolMapping) -> dict[str, Any]:
         "max_tool_calls": body.get("max_tool_calls"),
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
-        "reasoning": body.get("reasoning"),
+        "reasoning": _known(body.get("reasoning"), ("effort", "summary", "generate_summary")),
         "service_tier": "default",
         "temperature": given("temperature", 1.0),
-        "text": given("text", {"format": {"type": "text"}}),
+        "text": _text(body.get("text")),
         "tool_choice": given("tool_choice", "auto"),
         "tools": list(tools.offered),
         "top_p": given("top_p", 1.0),
@@ -197,3 +197,19 @@ def echo(body: dict[str, Any], tools: ToolMapping) -> dict[str, Any]:
         out["user"] = body["user"]
     return out
 
+
+# What the echoed objects may hold: the request schemas leave them open, the response's are
+# the spec's (a client's extra keys are not settings in effect).
+_FORMAT_KEYS = {"text": ("type",), "json_object": ("type",),
+                "json_schema": ("type", "name", "schema", "strict", "description")}
+
+
+def _known(value: Any, keys: Sequence[str]) -> Any:
+    return {k: value[k] for k in keys if k in value} if isinstance(value, dict) else value
+
+
+def _text(value: Any) -> dict[str, Any]:
+    text = _known(value, ("format", "verbosity")) if isinstance(value, dict) else {}
+    fmt = text.get("format") or {"type": "text"}
+    text["format"] = _known(fmt, _FORMAT_KEYS.get(fmt.get("type"), ("type",)))
+    return text

@@ -183,3 +183,22 @@ def test_a_reasoning_items_null_content_is_taken_as_none_and_nothing_else_is(scr
     answer = post(proxy, {"model": "sonnet", "input": wrong})
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "input[1].content"
 
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_response_echoes_only_the_official_reasoning_and_text_fields(scripted, stream):
+    # Found by CI's fuzzing: keys the request schema leaves open were echoed into the
+    # response's `reasoning`, which the official Response schema (closed) refuses.
+    from proxy.contract.official import closed_validator
+    proxy = scripted(THINKS)
+    body = {"model": "sonnet", "input": "2 + 2?", "stream": stream,
+            "reasoning": {"": True, "L{x": None, "effort": "xhigh", "summary": "auto",
+                          "mode": "pro"},
+            "text": {"format": {"type": "text", "x": 1}, "verbosity": "low", "": [1]}}
+    answer = post(proxy, body)
+    assert answer.status_code == 200
+    response = check_responses_stream(answer.content).assert_ok().events[-1]["response"] \
+        if stream else answer.json()
+    assert response["reasoning"] == {"effort": "xhigh", "summary": "auto"}
+    assert response["text"] == {"format": {"type": "text"}, "verbosity": "low"}
+    assert list(closed_validator("Response").iter_errors(response)) == []
+    assert proxy.runner.invocations[-1].effort == "xhigh"
