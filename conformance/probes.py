@@ -191,6 +191,28 @@ def _tool_output(ctx: "Context") -> dict[str, Any]:
                        "output": "sunny, 21 C"} for c in calls]}
 
 
+# Codex CLI's reasoning settings, on a question worth thinking about (store false: the client
+# keeps the conversation, reasoning items included).
+RESPONSES_REASONING = {"reasoning": {"effort": "low", "summary": "auto"},
+                       "include": ["reasoning.encrypted_content"], "store": False,
+                       "max_output_tokens": 2000}
+REASON_AGAIN = "Think it through, then answer with the number only: what is 17 * 3 + 1?"
+
+
+def _reasoning_given_back(ctx: "Context") -> dict[str, Any]:
+    """The conversation so far, as a stateless client re-sends it: the question, the items the
+    answer's stream finished (its reasoning items as they came), and a new question."""
+    from conformance.checks.base import skip
+    from conformance.responses_stream import check_responses_stream
+    ex = ctx.exchange("responses.reasoning")
+    items = check_responses_stream(ex.body).done_items if ex.status == 200 else []
+    if not any(isinstance(i, dict) and i.get("type") == "reasoning" for i in items):
+        skip("responses.reasoning got no reasoning item, so there is none to give back")
+    return {"model": ctx.model, "input": [{"role": "user", "content": REASON_PROMPT}, *items,
+                                          {"role": "user", "content": REASON_AGAIN}],
+            **RESPONSES_REASONING}
+
+
 def _responses_probe(name: str, build: Callable[["Context"], Any]
                      ) -> Callable[["Context"], Request]:
     return lambda ctx: Request.json(name, "/responses", build(ctx))
@@ -215,6 +237,10 @@ RESPONSES_PROBES: dict[str, Callable[["Context"], Request]] = {
     "responses.unknown_previous": _responses_probe("responses.unknown_previous", lambda ctx: {
         "model": ctx.model, "input": "Hello.", "max_output_tokens": 100,
         "previous_response_id": UNKNOWN_RESPONSE}),
+    "responses.reasoning": _responses_probe("responses.reasoning", lambda ctx: {
+        "model": ctx.model, "input": REASON_PROMPT, "stream": True, **RESPONSES_REASONING}),
+    "responses.reasoning_given_back": _responses_probe("responses.reasoning_given_back",
+                                                       _reasoning_given_back),
 }
 
 

@@ -16,7 +16,11 @@ schemas cannot state, each one a failure some client reported against some serve
   (`content_part.added`) before its deltas; every added item is done (`output_item.done`)
   before the terminal event, and nothing about it follows its done;
 * the deltas of a text part join to its `output_text.done` text and to the done item's text;
-  a call's argument deltas join to its `function_call_arguments.done` arguments;
+  a call's argument deltas join to its `function_call_arguments.done` arguments; a reasoning
+  summary part (`reasoning_summary_part.added`) comes before its deltas, which join to its
+  `reasoning_summary_text.done` text, its `reasoning_summary_part.done` part and the done
+  item's `summary` (clients that show reasoning build it from the deltas, Codex CLI from
+  the done item);
 * the terminal response's `output` is the done items, in output-index order (Codex CLI builds
   its items from `output_item.done` only, the SDKs from the terminal object).
 """
@@ -128,6 +132,8 @@ def _check_items(report: ResponsesStreamReport) -> None:
     parts: dict[tuple[int, int], str] = {}       # (item, part) -> text so far
     parts_done: set[tuple[int, int]] = set()
     arguments: dict[int, str] = {}
+    summaries: dict[tuple[int, int], str] = {}   # (item, summary_index) -> text so far
+    summaries_done: set[tuple[int, int]] = set()
     for number, event in enumerate(report.events):
         kind = event["type"]
         index = event.get("output_index")
@@ -171,9 +177,19 @@ def _check_items(report: ResponsesStreamReport) -> None:
             if index in arguments and arguments[index] != event.get("arguments"):
                 problems.append(f"{where}: the argument deltas join to {arguments[index]!r}, "
                                 f"done says {event.get('arguments')!r}")
+        elif kind.startswith("response.reasoning_summary_"):
+            _check_summary(where, kind, event, (index, event.get("summary_index")), summaries,
+                           summaries_done, problems)
         elif kind == "response.output_item.done":
             done[index] = event.get("item") or {}
             item = done[index]
+            if item.get("type") == "reasoning":
+                texts = [p.get("text") for p in item.get("summary") or []]
+                streamed = [t for (i, _), t in sorted(summaries.items(), key=lambda kv: kv[0][1])
+                            if i == index]
+                if streamed and texts != streamed:
+                    problems.append(f"{where}: the done item's summary {texts!r} differs from "
+                                    f"its deltas {streamed!r}")
             if item.get("type") == "message":
                 texts = [p.get("text") for p in item.get("content") or []
                          if p.get("type") == "output_text"]
@@ -189,6 +205,35 @@ def _check_items(report: ResponsesStreamReport) -> None:
         expected = [done[i] for i in sorted(done)]
         if [_identity(i) for i in response["output"]] != [_identity(i) for i in expected]:
             problems.append("the terminal response's output is not the done items in order")
+
+
+def _check_summary(where: str, kind: str, event: dict[str, Any], key: tuple[int, Any],
+                   summaries: dict[tuple[int, Any], str], closed: set[tuple[int, Any]],
+                   problems: list[str]) -> None:
+    if kind == "response.reasoning_summary_part.added":
+        if key in summaries:
+            problems.append(f"{where}: summary part {key[1]} added twice")
+        summaries[key] = ""
+        return
+    if key not in summaries:
+        problems.append(f"{where}: summary part {key[1]} was never added "
+                        f"(reasoning_summary_part.added)")
+        return
+    if kind == "response.reasoning_summary_text.delta":
+        if key in closed:
+            problems.append(f"{where}: a delta after its summary text was done")
+        summaries[key] += event.get("delta", "")
+    elif kind == "response.reasoning_summary_text.done":
+        if summaries[key] != event.get("text"):
+            problems.append(f"{where}: the summary deltas join to {summaries[key]!r}, done "
+                            f"says {event.get('text')!r}")
+        closed.add(key)
+    elif kind == "response.reasoning_summary_part.done":
+        text = (event.get("part") or {}).get("text")
+        if summaries[key] != text:
+            problems.append(f"{where}: the summary deltas join to {summaries[key]!r}, the "
+                            f"done part says {text!r}")
+        closed.add(key)
 
 
 def _identity(item: dict[str, Any]) -> tuple[Any, ...]:

@@ -30,6 +30,7 @@ from proxy.http.routing import add_routes
 from proxy.keys import key_limits
 from proxy.metrics import Metrics
 from proxy.plan import PlanTracker
+from proxy.responses.reasoning import ThinkingSeal
 from proxy.responses.service import ResponsesService
 from proxy.responses.store import ResponseStore
 from proxy.runners.base import Runner
@@ -200,9 +201,11 @@ def create_app(settings: Settings, runner: Runner | None = None) -> ProxyApp:
                            heartbeat_interval=settings.heartbeat_interval)
     completions = Completions(service, validator, max_body_bytes=settings.max_body_bytes,
                               heartbeat_interval=settings.heartbeat_interval)
+    # The seal of reasoning items' encrypted_content: a secret of this server run only
+    # (proxy/responses/reasoning.py), so a restart makes earlier tokens ignored, never wrong.
     responses_service = ResponsesService(service, ResponseStore(
         max_responses=settings.responses_max, memory_budget=settings.responses_memory_mb << 20,
-        ttl=settings.responses_ttl))
+        ttl=settings.responses_ttl), ThinkingSeal())
     responses = Responses(responses_service, validator,
                           max_body_bytes=settings.max_body_bytes,
                           heartbeat_interval=settings.heartbeat_interval)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from conformance.checks.base import (Context, check, error_envelope, excerpt, fail, json_object,
-                                     require)
+                                     require, skip)
 from conformance.responses_stream import ResponsesStreamReport, check_responses_stream
 from conformance.schemas import official_errors
 
@@ -189,3 +189,61 @@ def unknown_previous(ctx: Context) -> None:
     error = error_envelope(ctx.exchange("responses.unknown_previous"), (400, 404))
     if error.get("param") != "previous_response_id":
         fail(f"param is {error.get('param')!r}")
+
+
+# ---------------------------------------------------------------------------- reasoning
+
+@check("responses.reasoning.items", level="should",
+       title="Asked for reasoning summaries (reasoning.summary auto, include "
+             "reasoning.encrypted_content, streamed), any reasoning item comes before the "
+             "answer, its summary is summary_text parts streamed by the official "
+             "reasoning_summary events, and its encrypted_content is a string when present",
+       protects="ReasoningItem and ResponseReasoningSummary*Event; Codex CLI sends these "
+                "settings on every request, shows the summary and keeps the done item for its "
+                "next request")
+def reasoning_items(ctx: Context) -> str:
+    ex = ctx.exchange("responses.reasoning")
+    if ex.status != 200:
+        if ex.error or (ex.status or 0) >= 500:
+            fail(f"answered {ex.error or ex.status}: {excerpt(ex)}")
+        error = error_envelope(ex)
+        skip(f"the server refused the reasoning settings ({ex.status}, param "
+             f"{error.get('param')!r})")
+    report = check_responses_stream(require(ex, 200, "text/event-stream").body)
+    problems = list(report.problems)
+    for number, event in enumerate(report.events):
+        problems += [f"event {number} ({event.get('type')}): {p}"
+                     for p in official_errors("ResponseStreamEvent", event, "strict", 1)]
+    if problems:
+        fail("; ".join(problems[:5]))
+    items = report.done_items
+    reasoning = [i for i in items if i.get("type") == "reasoning"]
+    if not reasoning:
+        skip("no reasoning item: not a reasoning model, or it shows no reasoning")
+    kinds = [i.get("type") for i in items]
+    if kinds[0] != "reasoning":
+        fail(f"the output is {kinds}: the reasoning follows the answer it led to")
+    summary = ""
+    for item in reasoning:
+        for part in item.get("summary") or []:
+            summary += part.get("text") or ""
+        encrypted = item.get("encrypted_content")
+        if "encrypted_content" in item and encrypted is not None and not encrypted:
+            fail(f"reasoning item {item.get('id')!r} has an empty encrypted_content")
+    sealed = sum(1 for i in reasoning if i.get("encrypted_content"))
+    return (f"{len(reasoning)} reasoning item(s), {len(summary)} characters of summary, "
+            f"{sealed} with encrypted_content")
+
+
+@check("responses.reasoning.given_back", level="should",
+       title="The conversation re-sent with the reasoning items as they came (store false, "
+             "as Codex CLI sends every turn) is answered",
+       protects="ReasoningItem in input; a stateless client gives every reasoning item back, "
+                "and a server that refuses its own items breaks the client's next turn")
+def reasoning_given_back(ctx: Context) -> str:
+    body = response_object(ctx, "responses.reasoning_given_back")
+    if body.get("status") not in ("completed", "incomplete"):
+        fail(f"status {body.get('status')!r}")
+    if not _texts(body):
+        fail(f"no answer in the output: {json.dumps(body.get('output'))[:200]}")
+    return "answered"

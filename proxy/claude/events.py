@@ -103,8 +103,21 @@ class Activity:
 @dataclass(frozen=True)
 class ReasoningDelta(Activity):
     """Thinking text (a `thinking_delta`): activity to whoever does not show it, and the
-    client's `reasoning_content` when it asked (proxy/chat/reasoning.py)."""
+    client's `reasoning_content` when it asked (proxy/chat/reasoning.py). The first delta of a
+    later thinking block starts with `separator` (a blank line), which only joins it to the
+    thinking before it."""
     text: str = ""
+    separator: str = ""
+
+
+@dataclass(frozen=True)
+class ThinkingBlock(Activity):
+    """A whole thinking block as the API sent it, from the CLI's `assistant` line for it (which
+    comes right after the block's signature, before the next block starts): `thinking` with its
+    signature, or `redacted_thinking`. The API accepts the model's thinking back only exactly
+    so (proxy/responses/reasoning.py). `message`: that API message's id and model."""
+    block: dict = field(default_factory=dict)
+    message: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,8 +156,8 @@ class ToolCallEnd:
     arguments: str       # the whole arguments text
 
 
-Event = Union[Started, TextDelta, Revision, Activity, ReasoningDelta, Finished, Failed,
-              ToolCallStart, ToolCallArguments, ToolCallEnd, Refusal]
+Event = Union[Started, TextDelta, Revision, Activity, ReasoningDelta, ThinkingBlock, Finished,
+              Failed, ToolCallStart, ToolCallArguments, ToolCallEnd, Refusal]
 
 STRUCTURED_OUTPUT = "StructuredOutput"  # the CLI's tool for --json-schema
 
@@ -425,11 +438,12 @@ class EventTranslator:
             return []
         if message_id:
             self._reasoning_messages.add(message_id)
+        separator = ""
         if self._reasoning_separator:  # a later thinking block (another model call)
             self._reasoning_separator = False
-            text = "\n\n" + text
+            separator = "\n\n"
         self._emitted_reasoning = True
-        return [ReasoningDelta("thinking_delta", text=text)]
+        return [ReasoningDelta("thinking_delta", text=separator + text, separator=separator)]
 
     def _replace(self, text: str) -> list[Event]:
         """Text of the message that replaces an abandoned one (see the module docstring)."""
@@ -485,7 +499,7 @@ class EventTranslator:
         # partial events) still reaches the client, once.
         if message.get("model") == "<synthetic>":
             return []
-        out_reasoning = self._assistant_reasoning(message)
+        out_reasoning = self._assistant_reasoning(message) + self._thinking_blocks(message)
         if message.get("id") in self._messages_with_deltas:
             return out_reasoning
         blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
@@ -529,6 +543,14 @@ class EventTranslator:
                     self._reasoning_separator = True
                 out.extend(self._reasoning(block["thinking"], message_id))
         return out
+
+    @staticmethod
+    def _thinking_blocks(message: dict) -> list[Event]:
+        meta = (("id", str(message.get("id") or "")), ("model", str(message.get("model") or "")))
+        return [ThinkingBlock(str(block["type"]), block=block, message=meta)
+                for block in message.get("content") or []
+                if isinstance(block, dict)
+                and block.get("type") in ("thinking", "redacted_thinking")]
 
     def _result(self, obj: dict) -> list[Event]:
         self.done = True

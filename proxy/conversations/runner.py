@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from proxy.claude.invocation import Invocation
 from proxy.conversations.keeper import ConversationKey, Keeper
-from proxy.conversations.turns import Turn, canonical, cli_order, fingerprint
+from proxy.conversations.turns import Turn, as_sent, cli_order, fingerprint
 from proxy.runners.base import CLIProcess, ExitStatus, Runner
 
 log = logging.getLogger("claude_max_api.conversations")
@@ -155,18 +155,21 @@ class ConversationRunner:
         """The history, with the model's own thinking put back before the calls it made, when
         the results of those calls resume a session: the API wants a tool loop's last
         assistant turn as the model wrote it, thinking (signed) first. Only blocks this server
-        received are put back; none is ever made up (after a restart there are none)."""
+        received are put back; none is ever made up (after a restart there are none). A turn
+        that already carries its thinking (a Responses client gave it back as a reasoning
+        item's encrypted_content, proxy/responses/reasoning.py) keeps it."""
         history = invocation.history
-        if not invocation.tool_results or not history or history[-1].role != "assistant":
+        if not invocation.tool_results or not history or history[-1].role != "assistant" \
+                or history[-1].thinking:
             return history
         ids = tuple(b["id"] for b in history[-1].content() if b.get("type") == "tool_use")
         with self._lock:
             found = self._thinking.get((invocation.owner, ids))
-        if not found or any('"type":"thinking"' in b or '"type":"redacted_thinking"' in b
-                            for b in history[-1].blocks):
+        if not found:
             return history
         thinking, message = found
-        return (*history[:-1], Turn("assistant", (*thinking, *history[-1].blocks), message))
+        last = history[-1]
+        return (*history[:-1], Turn("assistant", last.blocks, message, thinking=thinking))
 
     def _remember_thinking(self, handle: "TurnHandle") -> None:
         blocks, message = handle.thinking_blocks()
@@ -175,7 +178,7 @@ class ConversationRunner:
             return
         with self._lock:
             self._thinking[(handle.invocation.owner, ids)] = (
-                tuple(canonical(b) for b in blocks), message)
+                tuple(as_sent(b) for b in blocks), message)
             self._thinking.move_to_end((handle.invocation.owner, ids))
             while len(self._thinking) > THINKING_KEPT:
                 self._thinking.popitem(last=False)

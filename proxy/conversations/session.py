@@ -132,8 +132,9 @@ def session_entries(history: Sequence[Turn], calibration: Calibration, *, sessio
         parent = entry["uuid"]
 
     for i, turn in enumerate(history):
-        message: dict[str, Any] = {"role": turn.role,
-                                   "content": [cli_order(b) for b in turn.content()]}
+        content = [cli_order(json.loads(b)) for b in turn.thinking] + \
+            [cli_order(b) for b in turn.content()]
+        message: dict[str, Any] = {"role": turn.role, "content": content}
         if turn.message:  # an API message of the model's own (its thinking stays with it)
             meta = dict(turn.message)
             message = {"id": meta.get("id"), "type": "message", "role": turn.role,

@@ -25,6 +25,11 @@ class Turn:
     # the session file only: the CLI sends a turn's thinking blocks on only when its message
     # has them (measured with 2.1.332). Not part of what the turn is.
     message: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # The model's own thinking blocks (JSON, signed, keys as the API sent them), which the
+    # session file puts before the turn's blocks. Not part of what the turn is either: a client
+    # never sends them as content, so a conversation is the same with or without them (the
+    # kept process that holds it is found by the same fingerprint).
+    thinking: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, role: str, content: Iterable[dict[str, Any]]) -> "Turn":
@@ -36,6 +41,12 @@ class Turn:
     @property
     def size(self) -> int:
         return sum(len(block) for block in self.blocks)
+
+
+def as_sent(block: Any) -> str:
+    """A block as JSON text in the order of its keys as received: for blocks that go back to the
+    API exactly as it sent them (thinking), where the canonical form would sort the keys."""
+    return json.dumps(block, separators=(",", ":"), ensure_ascii=False)
 
 
 def fingerprint(turns: Sequence[Turn]) -> str:

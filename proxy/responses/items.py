@@ -12,7 +12,7 @@ the same conversation over chat completions does (native turns, kept processes, 
 | message `assistant` (`output_text`, `refusal` parts) | an assistant message |
 | `function_call` (and a `custom_tool_call`) | a `tool_calls` entry of the assistant message it follows (or of a new one), `id` = `call_id` |
 | `function_call_output` (`custom_tool_call_output`) | a `tool` message, `tool_call_id` = `call_id` |
-| `reasoning` | nothing: Claude's API drops earlier turns' thinking itself, and a kept process holds its own |
+| `reasoning` | no message: its `encrypted_content` (proxy/responses/reasoning.py) is the thinking of the assistant message that follows it, which goes back into Claude's history with that turn |
 
 Each chat message remembers the item it came from, so an error the chat side finds names the
 Responses parameter (`input[3].content[1]`), never a `messages[...]` the client did not send.
@@ -53,6 +53,22 @@ class Origin:
 
 
 # ---------------------------------------------------------------------------- normalizing
+
+def tolerated(body: Any) -> Any:
+    """The request with the one thing a real client sends that OpenAI accepts and the official
+    schema does not taken out before validation: Codex CLI (0.171) sends every reasoning item
+    back with `"content": null` (it drops the raw reasoning text it may hold, and serializes the
+    empty field as null). A null content is no content; nothing else is relaxed."""
+    items = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not any(
+            isinstance(i, dict) and i.get("type") == "reasoning" and "content" in i
+            and i["content"] is None for i in items):
+        return body
+    return {**body, "input": [
+        {k: v for k, v in i.items() if k != "content"}
+        if isinstance(i, dict) and i.get("type") == "reasoning" and i.get("content", 0) is None
+        else i for i in items]}
+
 
 def kind_of(item: dict[str, Any]) -> str:
     kind = item.get("type")
@@ -152,6 +168,8 @@ def _output(item: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
 class Messages:
     messages: tuple[dict[str, Any], ...]
     origins: tuple[Origin, ...]
+    # The reasoning items before each assistant message (by its index), oldest first.
+    reasoning: tuple[tuple[int, tuple[dict[str, Any], ...]], ...] = ()
 
 
 def to_messages(items: Sequence[tuple[dict[str, Any], str]], names: ToolNames) -> Messages:
@@ -160,8 +178,19 @@ def to_messages(items: Sequence[tuple[dict[str, Any], str]], names: ToolNames) -
     messages: list[dict[str, Any]] = []
     origins: list[Origin] = []
     open_calls: dict[str, str] = {}        # call_id -> the call's param path, unanswered
+    reasoning: dict[int, list[dict[str, Any]]] = {}
+    pending: list[dict[str, Any]] = []     # reasoning items waiting for their answer
     for item, where in items:
         kind = kind_of(item)
+        if kind == "reasoning":
+            pending.append(item)
+            continue
+        if pending and (kind in _CALLS or item.get("role") == "assistant"):
+            # the thinking before an answer is that answer's (its text and calls)
+            index = len(messages) - 1 if kind in _CALLS and messages \
+                and messages[-1]["role"] == "assistant" else len(messages)
+            reasoning.setdefault(index, []).extend(pending)
+        pending = []
         if kind in _OUTPUTS:
             call_id = item["call_id"]
             if call_id not in open_calls:
@@ -172,8 +201,6 @@ def to_messages(items: Sequence[tuple[dict[str, Any], str]], names: ToolNames) -
             messages.append({"role": "tool", "tool_call_id": call_id,
                              "content": _tool_content(item["output"], where)})
             origins.append(Origin(where, tool=True))
-            continue
-        if kind == "reasoning":
             continue
         if kind in _CALLS:
             call = _chat_call(item, names)
@@ -193,7 +220,8 @@ def to_messages(items: Sequence[tuple[dict[str, Any], str]], names: ToolNames) -
                              param=call_where, code="invalid_tool_output")
         messages.append(_chat_message(item, where))
         origins.append(Origin(where))
-    return Messages(tuple(messages), tuple(origins))
+    return Messages(tuple(messages), tuple(origins),
+                    tuple((i, tuple(r)) for i, r in sorted(reasoning.items())))
 
 
 def _chat_call(item: dict[str, Any], names: ToolNames) -> dict[str, Any]:

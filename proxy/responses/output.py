@@ -23,25 +23,38 @@ the kept CLI process holds it. `max_output_tokens` exhausted is `response.incomp
 `response.failed`, its `error.code` one of the spec's (`server_error`, `rate_limit_exceeded`,
 an image code) and the proxy's own code in the message.
 
-Reasoning: the chat backend emits no thinking text yet (issue 17). When it does, a thinking
-event becomes a `reasoning` output item before the message (`_reasoning()` is the hook):
-`output_item.added` (reasoning, summary []), `reasoning_summary_part.added`,
-`reasoning_summary_text.delta`..., `.done`, `reasoning_summary_part.done`,
-`output_item.done`; the contract then needs those events' schemas. No reasoning item is ever
-made without thinking text.
+Reasoning (proxy/responses/reasoning.py), before the message and calls of its API message:
+
+    response.output_item.added        reasoning (in_progress, summary [])
+    response.reasoning_summary_part.added    summary_text ""        (shown: reasoning.summary)
+    response.reasoning_summary_text.delta ...
+    response.reasoning_summary_text.done, response.reasoning_summary_part.done
+    response.output_item.done         reasoning (completed; encrypted_content when included)
+
+One item per thinking block, done when the block is whole (its signature came), so that
+`encrypted_content` can carry it. Without `reasoning.summary` nothing is shown; with
+`include: ["reasoning.encrypted_content"]` alone the item has `summary: []`. Neither asked: no
+reasoning item. A block cut short (a failure, a limit) closes `incomplete`, without
+encrypted_content (it has no signature).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from proxy.claude.events import (Failed, Finished, Refusal, Revision, TextDelta, ToolCallArguments,
-                                 ToolCallEnd, ToolCallStart, Usage)
+from proxy.claude.events import (Failed, Finished, ReasoningDelta, Refusal, Revision, TextDelta,
+                                 ThinkingBlock, ToolCallArguments, ToolCallEnd, ToolCallStart,
+                                 Usage)
 from proxy.errors import ProxyError
 from proxy.responses.items import new_id
+from proxy.responses.reasoning import Settings
 from proxy.responses.tools import ToolNames
+
+# Seals a thinking block (and its API message's id and model) into encrypted_content; None
+# when the block is too large to seal.
+Sealer = Callable[[dict[str, Any], tuple[tuple[str, str], ...]], "str | None"]
 
 # The proxy's error codes -> the spec's ResponseErrorCode (a closed enum).
 _ERROR_CODES = {
@@ -105,11 +118,15 @@ class ResponseWriter:
     """Feeds on the chat backend's events; returns the stream events each one means."""
 
     def __init__(self, state: ResponseState, names: ToolNames, *, one_call: bool = False,
-                 streaming: bool = True) -> None:
+                 streaming: bool = True, reasoning: Settings = Settings(),
+                 seal: Sealer | None = None) -> None:
         self.state = state
         self.names = names
         self.one_call = one_call        # parallel_tool_calls false: the first call only
         self.streaming = streaming      # a stream cannot withdraw text (a Revision fails it)
+        self.reasoning = reasoning      # what the request asked of the thinking
+        self.seal = seal if reasoning.sealed else None
+        self._thought: int | None = None          # output index of the open reasoning item
         self._sequence = 0
         self._message: int | None = None          # output index of the open message item
         self._part_kind: str | None = None        # its open content part: output_text | refusal
@@ -146,6 +163,10 @@ class ResponseWriter:
             return self._call_arguments(event)
         if isinstance(event, ToolCallEnd):
             return self._call_end(event)
+        if isinstance(event, ReasoningDelta):
+            return self._reasoning(event) if self.reasoning.show else []
+        if isinstance(event, ThinkingBlock):
+            return self._thinking_done(event)
         if isinstance(event, Revision):
             if self.streaming:
                 return self.fail(event.error or INTERRUPTED)
@@ -188,12 +209,13 @@ class ResponseWriter:
     def _open_message(self) -> list[dict[str, Any]]:
         if self._message is not None:
             return []
+        events = self._close_reasoning("completed")  # never open: the block ends first
         item = {"id": new_id("msg"), "type": "message", "status": "in_progress",
                 "content": [], "role": "assistant"}
         self.state.output.append(item)
         self._message = len(self.state.output) - 1
-        return [self._event("response.output_item.added", output_index=self._message,
-                            item=_copy(item))]
+        return events + [self._event("response.output_item.added", output_index=self._message,
+                                     item=_copy(item))]
 
     def _open_part(self, kind: str) -> list[dict[str, Any]]:
         events = self._open_message()
@@ -257,7 +279,7 @@ class ResponseWriter:
     def _call_start(self, event: ToolCallStart) -> list[dict[str, Any]]:
         if self.one_call and event.index != 0:
             return []
-        events = self._close_message("completed")
+        events = self._close_reasoning("completed") + self._close_message("completed")
         namespace, name = self.names.client(event.name)
         if event.kind == "custom":
             item: dict[str, Any] = {"id": new_id("ctc"), "type": "custom_tool_call",
@@ -306,8 +328,70 @@ class ResponseWriter:
                             name=item["name"], output_index=index, arguments=item["arguments"]),
                 self._event("response.output_item.done", output_index=index, item=_copy(item))]
 
+    # -- reasoning ----------------------------------------------------------------------------
+    def _open_reasoning(self) -> list[dict[str, Any]]:
+        # Thinking begins an API message's answer; after text (a later model call of the same
+        # turn) it is a new item, and so is the text after it.
+        events = self._close_message("completed")
+        item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "status": "in_progress"}
+        self.state.output.append(item)
+        self._thought = len(self.state.output) - 1
+        return events + [self._event("response.output_item.added", output_index=self._thought,
+                                     item=_copy(item))]
+
+    def _reasoning(self, event: ReasoningDelta) -> list[dict[str, Any]]:
+        text = event.text
+        events: list[dict[str, Any]] = []
+        if self._thought is None:
+            events += self._open_reasoning()
+            text = text[len(event.separator):]   # the blank line joined it to an earlier item
+        item = self.state.output[self._thought]
+        common = {"item_id": item["id"], "output_index": self._thought}
+        if not item["summary"]:
+            item["summary"].append({"type": "summary_text", "text": ""})
+            events.append(self._event("response.reasoning_summary_part.added", **common,
+                                      summary_index=0,
+                                      part={"type": "summary_text", "text": ""}))
+        if not text:
+            return events
+        item["summary"][-1]["text"] += text
+        return events + [self._event("response.reasoning_summary_text.delta", **common,
+                                     summary_index=len(item["summary"]) - 1, delta=text)]
+
+    def _thinking_done(self, event: ThinkingBlock) -> list[dict[str, Any]]:
+        """A thinking block is whole: its item is done (and sealed, when asked)."""
+        events: list[dict[str, Any]] = []
+        if self._thought is None:
+            if self.seal is None:
+                return []   # nothing shown, nothing to carry: no item
+            events += self._open_reasoning()
+        item = self.state.output[self._thought]
+        token = self.seal(event.block, event.message) if self.seal is not None else None
+        if token is not None:
+            item["encrypted_content"] = token
+        return events + self._close_reasoning("completed")
+
+    def _close_reasoning(self, status: str) -> list[dict[str, Any]]:
+        if self._thought is None:
+            return []
+        index, self._thought = self._thought, None
+        item = self.state.output[index]
+        events = []
+        if item["summary"]:
+            common = {"item_id": item["id"], "output_index": index,
+                      "summary_index": len(item["summary"]) - 1}
+            part = dict(item["summary"][-1])
+            cut = {"status": "incomplete"} if status != "completed" else {}
+            events += [self._event("response.reasoning_summary_text.done", **common,
+                                   text=part["text"]),
+                       self._event("response.reasoning_summary_part.done", **common, **cut,
+                                   part=part)]
+        item["status"] = status
+        return events + [self._event("response.output_item.done", output_index=index,
+                                     item=_copy(item))]
+
     def _close_all(self, status: str) -> list[dict[str, Any]]:
-        events = self._close_message(status)
+        events = self._close_reasoning(status) + self._close_message(status)
         for index in list(self._calls.values()):   # calls cut short (a failure, a limit)
             item = self.state.output[index]
             if item["type"] == "function_call":
@@ -333,6 +417,7 @@ class ResponseWriter:
 
 def _copy(item: dict[str, Any]) -> dict[str, Any]:
     copied = dict(item)
-    if "content" in copied:
-        copied["content"] = [dict(part) for part in copied["content"]]
+    for key in ("content", "summary"):
+        if key in copied:
+            copied[key] = [dict(part) for part in copied[key]]
     return copied

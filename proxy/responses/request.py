@@ -10,13 +10,18 @@ The chat body carries exactly what the Responses request asks of the model:
 | `text.format` (`json_schema`, `json_object`) | `response_format` |
 | `max_output_tokens` | `max_completion_tokens` |
 | `stream` | `stream` |
+| `reasoning.effort` | `reasoning_effort` |
+| `reasoning.summary` set (`auto`, `concise`, `detailed`) | `include_reasoning: true` (absent: `false`, whatever the server's `--include-reasoning`) |
+
+`include: ["reasoning.encrypted_content"]` and the reasoning items that come back are the
+Responses side's own (proxy/responses/reasoning.py): the thinking a valid item holds goes back
+into the history with the turn it precedes (`Translation.thinking`).
 
 Accepted and ignored, as in chat: `temperature`, `top_p`, `metadata`, `user`,
 `safety_identifier`, `service_tier`, `truncation`, `prompt_cache_key` and
 `prompt_cache_retention` (hints: a conversation continues a kept CLI process by its history,
-which Claude's own prompt cache then serves), `reasoning` and `include` (Claude Code thinks as
-it does; `reasoning.encrypted_content` is accepted and no reasoning item is produced yet),
-`max_tool_calls` (every answer with calls ends the response anyway), `stream_options`.
+which Claude's own prompt cache then serves), `max_tool_calls` (every answer with calls ends
+the response anyway), `stream_options`, the rest of `include`.
 Refused with a 400 naming the field: `background`, `conversation` and `prompt` (no
 Conversations or Prompts API here), `top_logprobs` above 0 and `include`
 `message.output_text.logprobs` (the CLI reports no log probabilities).
@@ -30,6 +35,7 @@ from typing import Any, Callable, Sequence
 
 from proxy.errors import ProxyError
 from proxy.responses.items import Origin, normalize, remap_param, to_messages
+from proxy.responses.reasoning import Settings, Thinking
 from proxy.responses.tools import ToolMapping, map_tool_choice, map_tools
 
 HISTORY = "previous_response_id"
@@ -61,6 +67,10 @@ class Translation:
     origins: tuple[Origin, ...]
     instructions: bool                         # messages[0] is `instructions`
     tools: ToolMapping
+    reasoning: Settings = Settings()
+    # The thinking the input's reasoning items hold, per assistant turn of the conversation
+    # (consecutive assistant messages are one turn), oldest first.
+    thinking: tuple[tuple[Thinking, ...], ...] = ()
 
     def remap(self, error: ProxyError) -> ProxyError:
         """A chat-side error, naming the Responses parameters the client sent."""
@@ -73,7 +83,8 @@ class Translation:
                           if int(m.group(1)) < len(self.tools.origins) else "tools", text)
             for old, new in (("response_format.json_schema", "text.format"),
                              ("response_format", "text.format"),
-                             ("max_completion_tokens", "max_output_tokens")):
+                             ("max_completion_tokens", "max_output_tokens"),
+                             ("reasoning_effort", "reasoning.effort")):
                 text = text.replace(old, new)
             return "input" if text == "messages" else text
         remapped = ProxyError(error.status, names(error.message) or error.message,
@@ -83,9 +94,11 @@ class Translation:
 
 
 def translate(body: dict[str, Any], history: Sequence[dict[str, Any]] = (),
-              resolve: Callable[[str, str], dict[str, Any]] | None = None) -> Translation:
+              resolve: Callable[[str, str], dict[str, Any]] | None = None,
+              unseal: Callable[[Any], Thinking | None] | None = None) -> Translation:
     """`history`: the stored conversation `previous_response_id` continues (items, oldest
-    first). ProxyError(400) for what cannot be carried."""
+    first); `unseal` opens a reasoning item's encrypted_content (None: nothing opens).
+    ProxyError(400) for what cannot be carried."""
     check_supported(body)
     raw = body.get("input")
     items = normalize(raw, resolve)
@@ -118,7 +131,40 @@ def translate(body: dict[str, Any], history: Sequence[dict[str, Any]] = (),
         chat["response_format"] = {"type": "json_object"}
     if body.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = body["max_output_tokens"]
-    return Translation(chat, tuple(items), converted.origins, bool(instructions), tools)
+    reasoning = Settings.of(body)
+    effort = (body.get("reasoning") or {}).get("effort")
+    if effort is not None:
+        chat["reasoning_effort"] = effort
+    chat["include_reasoning"] = reasoning.show
+    thinking = _thinking(converted.messages, converted.reasoning, unseal)
+    return Translation(chat, tuple(items), converted.origins, bool(instructions), tools,
+                       reasoning, thinking)
+
+
+def _thinking(messages: Sequence[dict[str, Any]],
+              reasoning: Sequence[tuple[int, Sequence[dict[str, Any]]]],
+              unseal: Callable[[Any], Thinking | None] | None
+              ) -> tuple[tuple[Thinking, ...], ...]:
+    """Per assistant turn (a run of assistant messages), what its reasoning items hold."""
+    if unseal is None or not reasoning:
+        return ()
+    opened: dict[int, list[Thinking]] = {}
+    for index, items in reasoning:
+        for item in items:
+            if item.get("encrypted_content"):
+                found = unseal(item["encrypted_content"])
+                if found is not None:
+                    opened.setdefault(index, []).append(found)
+    if not opened:
+        return ()
+    turns: list[list[Thinking]] = []
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        if index == 0 or messages[index - 1]["role"] != "assistant":
+            turns.append([])
+        turns[-1].extend(opened.get(index, ()))
+    return tuple(tuple(t) for t in turns)
 
 
 def echo(body: dict[str, Any], tools: ToolMapping) -> dict[str, Any]:
@@ -133,10 +179,10 @@ def echo(body: dict[str, Any], tools: ToolMapping) -> dict[str, Any]:
         "max_tool_calls": body.get("max_tool_calls"),
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
-        "reasoning": body.get("reasoning"),
+        "reasoning": _known(body.get("reasoning"), ("effort", "summary", "generate_summary")),
         "service_tier": "default",
         "temperature": given("temperature", 1.0),
-        "text": given("text", {"format": {"type": "text"}}),
+        "text": _text(body.get("text")),
         "tool_choice": given("tool_choice", "auto"),
         "tools": list(tools.offered),
         "top_p": given("top_p", 1.0),
@@ -150,3 +196,20 @@ def echo(body: dict[str, Any], tools: ToolMapping) -> dict[str, Any]:
     if body.get("user") is not None:
         out["user"] = body["user"]
     return out
+
+
+# What the echoed objects may hold: the request schemas leave them open, the response's are
+# the spec's (a client's extra keys are not settings in effect).
+_FORMAT_KEYS = {"text": ("type",), "json_object": ("type",),
+                "json_schema": ("type", "name", "schema", "strict", "description")}
+
+
+def _known(value: Any, keys: Sequence[str]) -> Any:
+    return {k: value[k] for k in keys if k in value} if isinstance(value, dict) else value
+
+
+def _text(value: Any) -> dict[str, Any]:
+    text = _known(value, ("format", "verbosity")) if isinstance(value, dict) else {}
+    fmt = text.get("format") or {"type": "text"}
+    text["format"] = _known(fmt, _FORMAT_KEYS.get(fmt.get("type"), ("type",)))
+    return text

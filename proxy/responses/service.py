@@ -5,10 +5,13 @@ translates the request (proxy/responses/request.py) and has `ChatService.prepare
 render it, so a Responses request becomes exactly the run the same chat completion would be:
 native turns, a kept CLI process continued, tool calls held, the referee, structured output.
 `start()` is ChatService.start. `save()` writes the record (proxy/responses/store.py).
+Reasoning items' encrypted_content is sealed and opened with the caller's key name
+(proxy/responses/reasoning.py); the thinking a valid one holds joins the history's turns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -16,7 +19,8 @@ from typing import Any, Callable
 from proxy.claude.run import CLIRun
 from proxy.errors import ProxyError
 from proxy.responses.items import dumps, new_id
-from proxy.responses.output import ResponseState
+from proxy.responses.output import ResponseState, ResponseWriter
+from proxy.responses.reasoning import ThinkingSeal, with_thinking
 from proxy.responses.request import Translation, echo, translate
 from proxy.responses.store import ResponseStore
 from proxy.service import ChatRequest, ChatService
@@ -50,9 +54,11 @@ class PreparedResponse:
 
 
 class ResponsesService:
-    def __init__(self, chat: ChatService, store: ResponseStore) -> None:
+    def __init__(self, chat: ChatService, store: ResponseStore,
+                 seal: ThinkingSeal | None = None) -> None:
         self.chat = chat
         self.store = store
+        self.seal = seal if seal is not None else ThinkingSeal()
 
     def prepare(self, body: dict[str, Any], owner: str = "") -> PreparedResponse:
         history: tuple[str, ...] = ()
@@ -75,11 +81,16 @@ class ResponsesService:
                                  code="item_not_found")
             return json.loads(found)
 
-        translation = translate(body, [json.loads(t) for t in history], resolve)
+        translation = translate(body, [json.loads(t) for t in history], resolve,
+                                lambda token: self.seal.open(owner, token))
         try:
             chat = self.chat.prepare(translation.chat_body, owner=owner)
         except ProxyError as exc:
             raise translation.remap(exc) from None
+        if translation.thinking and chat.prompt.history and chat.prompt.fallback is None:
+            prompt = dataclasses.replace(chat.prompt, history=with_thinking(
+                chat.prompt.history, translation.thinking))
+            chat = dataclasses.replace(chat, prompt=prompt)
         state = ResponseState(new_id("resp"), body["model"], echo(body, translation.tools))
         return PreparedResponse(chat, translation, state, owner,
                                 store=body.get("store") is not False, history=history,
@@ -87,6 +98,14 @@ class ResponsesService:
 
     def start(self, prepared: PreparedResponse, is_disconnected: Callable[[], bool]) -> CLIRun:
         return self.chat.start(prepared.chat, is_disconnected)
+
+    def writer(self, prepared: PreparedResponse, *, streaming: bool) -> ResponseWriter:
+        owner = prepared.owner
+        return ResponseWriter(prepared.state, prepared.translation.tools.names,
+                              one_call=prepared.one_call, streaming=streaming,
+                              reasoning=prepared.translation.reasoning,
+                              seal=lambda block, message: self.seal.seal(
+                                  owner, [block], dict(message)))
 
     def save(self, prepared: PreparedResponse) -> None:
         """Writes the response as it stands; a finished one with its output in the

@@ -129,4 +129,6 @@ FAULT_FOR = {
     "responses.previous_response.outputs_only": "responses_outputs_need_call",
     "responses.retrieve": "responses_no_store",
     "responses.previous_response.unknown": "responses_unknown_previous_500",
+    "responses.reasoning.items": "responses_reasoning_last",
+    "responses.reasoning.given_back": "responses_reasoning_refused",
 }

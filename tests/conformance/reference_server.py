@@ -60,7 +60,7 @@ FAULTS = frozenset({
     "responses_404", "responses_no_tools", "responses_empty_output", "responses_unknown_event",
     "responses_no_terminal", "responses_stream_differs", "responses_incomplete_as_completed",
     "responses_tool_as_text", "responses_no_store", "responses_outputs_need_call",
-    "responses_unknown_previous_500",
+    "responses_unknown_previous_500", "responses_reasoning_last", "responses_reasoning_refused",
 })
 CITIES = ("Paris", "Tokyo", "Berlin", "Madrid", "Rome", "Oslo")
 PERSON = '{"name": "Ada Lovelace", "age": 36}'
@@ -601,6 +601,9 @@ class ReferenceApp:
                               param="previous_response_id", code="previous_response_not_found")
         items = body.get("input")
         items = [{"role": "user", "content": items}] if isinstance(items, str) else items or []
+        if any(i.get("type") == "reasoning" for i in items) \
+                and self.b.has("responses_reasoning_refused"):
+            raise HTTPFailure(400, "Reasoning items are not supported.", param="input")
         if items and all(i.get("type") == "function_call_output" for i in items) \
                 and self.b.has("responses_outputs_need_call"):
             raise HTTPFailure(400, "No tool call found for function call output.",
@@ -640,6 +643,14 @@ class ReferenceApp:
             output = [{"id": "msg_" + uuid.uuid4().hex, "type": "message", "role": "assistant",
                        "status": status, "content": [{"type": "output_text", "text": text,
                                                       "annotations": [], "logprobs": []}]}]
+        summary = (body.get("reasoning") or {}).get("summary")
+        if summary and output and output[0]["type"] == "message":
+            reasoning = {"id": "rs_" + uuid.uuid4().hex, "type": "reasoning",
+                         "summary": [{"type": "summary_text", "text": "Greeting the user."}]}
+            if "reasoning.encrypted_content" in (body.get("include") or ()):
+                reasoning["encrypted_content"] = "reference-" + uuid.uuid4().hex
+            output = output + [reasoning] if self.b.has("responses_reasoning_last") \
+                else [reasoning] + output
         words = len(text.split())
         response = {
             "id": "resp_" + uuid.uuid4().hex, "object": "response", "created_at": _now(),
@@ -671,9 +682,10 @@ class ReferenceApp:
             if b.has("responses_unknown_event"):
                 yield event("codex.rate_limits", rate_limits={})
             for index, item in enumerate(response["output"]):
-                yield event("response.output_item.added", output_index=index,
-                            item={**item, "status": "in_progress", "content": []}
-                            if item["type"] == "message" else item)
+                added = {**item, "status": "in_progress", "content": []} \
+                    if item["type"] == "message" else \
+                    {**item, "summary": []} if item["type"] == "reasoning" else item
+                yield event("response.output_item.added", output_index=index, item=added)
                 if item["type"] == "message":
                     part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
                     where = {"item_id": item["id"], "output_index": index, "content_index": 0}
@@ -689,6 +701,17 @@ class ReferenceApp:
                     yield event("response.content_part.done", **where,
                                 part={**part, "text": text})
                     item = {**item, "content": [{**item["content"][0], "text": text}]}
+                elif item["type"] == "reasoning":
+                    where = {"item_id": item["id"], "output_index": index, "summary_index": 0}
+                    part = item["summary"][0]
+                    yield event("response.reasoning_summary_part.added", **where,
+                                part={**part, "text": ""})
+                    for piece in _pieces(part["text"]):
+                        yield event("response.reasoning_summary_text.delta", **where,
+                                    delta=piece)
+                    yield event("response.reasoning_summary_text.done", **where,
+                                text=part["text"])
+                    yield event("response.reasoning_summary_part.done", **where, part=part)
                 yield event("response.output_item.done", output_index=index, item=item)
             if not b.has("responses_no_terminal"):
                 final = response   # with stream_differs: the whole text, unlike the deltas

@@ -33,6 +33,15 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Thinking:
+    """A thinking block: deltas (unless `display` is omitted), its signature, then the CLI's
+    `assistant` line with the whole block, as the pinned CLI prints them."""
+    text: str
+    signature: str = "sig_fake_0001"
+    pieces: int = 2
+
+
+@dataclass(frozen=True)
 class Structured:
     value: Any
 
@@ -85,7 +94,23 @@ def lines_for(invocation: Invocation, steps: Sequence[Step], usage: tuple[int, i
     by_name = {t.name: t for t in invocation.tools}
     structured = None
     for index, step in enumerate(steps):
-        if isinstance(step, Text):
+        if isinstance(step, Thinking):
+            lines.append(_event({"type": "content_block_start", "index": index, "content_block": {
+                "type": "thinking", "thinking": "", "signature": ""}}))
+            if invocation.thinking_display == "summarized":  # else the CLI's `updates`: none
+                for piece in _pieces(step.text, step.pieces):
+                    lines.append(_event({"type": "content_block_delta", "index": index,
+                                         "delta": {"type": "thinking_delta", "thinking": piece}}))
+            lines.append(_event({"type": "content_block_delta", "index": index, "delta": {
+                "type": "signature_delta", "signature": step.signature}}))
+            shown = step.text if invocation.thinking_display == "summarized" else ""
+            lines.append(_line({"type": "assistant", "message": {
+                "id": "msg_fake", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-5-5", "content": [{
+                    "type": "thinking", "thinking": shown, "signature": step.signature}]},
+                "session_id": SESSION, "parent_tool_use_id": None, "uuid": "u"}))
+            lines.append(_event({"type": "content_block_stop", "index": index}))
+        elif isinstance(step, Text):
             lines.append(_event({"type": "content_block_start", "index": index,
                                  "content_block": {"type": "text", "text": ""}}))
             for piece in _pieces(step.text, step.pieces):

@@ -161,3 +161,28 @@ def test_codex_runs_exec_command_in_its_sandbox_and_the_answer_uses_the_result(
     assert "hello from the file" in json.dumps(result["content"])
     # Codex re-sends everything (store false); the history matches the kept process.
     assert proxy.live.spawned == 1
+
+
+@pytest.mark.parametrize("keep", [4, 0], ids=["kept", "resumed"])
+def test_codex_shows_claudes_thinking_and_gives_it_back_across_the_tool_call(
+        node_clients, live, tmp_path, keep):
+    """Codex asks for reasoning summaries and encrypted_content on every request and re-sends
+    its reasoning items (store false). With a kept process the loop continues it; without
+    (keep=0) the resumed request carries the thinking Codex gave back, signature and all."""
+    thinking = "The user asks about hello.txt: read it with cat."
+    proxy = live(Scenario(thinking=thinking,
+                          tool_use=ToolUse("mcp__c__exec_command", {"cmd": "cat hello.txt"}),
+                          after_tool_text="The file says: {tool_result}"), keep=keep)
+    answer, events = codex(node_clients, tmp_path, proxy.base_url, "What does hello.txt say?")
+    assert answer.startswith("The file says: ")
+    shown = [e["item"]["text"] for e in events if e.get("type") == "item.completed"
+             and e["item"].get("type") == "reasoning"]
+    assert shown and thinking in shown[0]
+    first, second = proxy.upstream()
+    assert first["thinking"]["display"] == "summarized"
+    assert proxy.live.spawned == (1 if keep else 2)
+    if not keep:
+        call_turn = second["messages"][-2]
+        assert [b["type"] for b in call_turn["content"]][:1] == ["thinking"]
+        assert call_turn["content"][0]["thinking"] == thinking
+        assert call_turn["content"][0]["signature"].startswith("sig_standin_")

@@ -112,3 +112,16 @@ def test_replayed_answers(replay, stream):
     incomplete = respond("responses_max_output_tokens")
     assert (incomplete.status, incomplete.incomplete_details.reason) == \
         ("incomplete", "max_output_tokens")
+
+    summarized = respond("responses_reasoning_summary")
+    reasoning, message = summarized.output
+    assert reasoning.summary[0].text == "12 * 12: 10 * 12 + 2 * 12 = 120 + 24 = 144."
+    assert reasoning.encrypted_content is None and summarized.output_text == "144."
+    assert summarized.usage.output_tokens_details.reasoning_tokens == 14
+    sealed = respond("responses_reasoning_sealed_call")
+    assert [o.type for o in sealed.output] == ["reasoning", "function_call"]
+    assert sealed.output[0].summary[0].text == "The user wants Oslo's weather: call get_weather."
+    assert sealed.output[0].encrypted_content.startswith("cmaR1.")  # sealed by this server
+    given_back = respond("responses_reasoning_given_back")   # its item: ignored, never a 500
+    assert given_back.output_text == "In Oslo: snow, -3 C."
+    assert given_back.output[0].summary[0].text == "Now answer with the result."

@@ -16,20 +16,22 @@ from typing import Any, Callable, Iterator
 
 import falcon
 
-from proxy.claude.events import (Activity, Failed, Finished, Refusal, Started, TextDelta,
-                                 ToolCallStart)
+from proxy.claude.events import (Activity, Failed, Finished, ReasoningDelta, Refusal, Started,
+                                 TextDelta, ThinkingBlock, ToolCallStart)
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
 from proxy.errors import ProxyError
 from proxy.http import sse
 from proxy.http.body import read_json
 from proxy.http.answers import disconnect_probe as _disconnect_probe
-from proxy.responses.output import ResponseWriter
+from proxy.responses.items import tolerated
 from proxy.responses.service import PreparedResponse, ResponsesService, not_found
 
 log = logging.getLogger("claude_max_api.responses")
 
 NOT_OFFERED_HEADER = "x-claude-tools-not-offered"
+# Activity that may become output (a reasoning item), which the writer decides on.
+_ITEMS = (ReasoningDelta, ThinkingBlock)
 
 
 def _event(payload: dict[str, Any]) -> bytes:
@@ -47,7 +49,7 @@ class Responses:
 
     # -- POST /v1/responses ---------------------------------------------------------------
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, self.max_body_bytes)
+        body = tolerated(read_json(req, self.max_body_bytes))
         issue = self.validator.validate("CreateResponse", body)
         if issue is not None:
             raise ProxyError(400, issue.message, param=issue.param,
@@ -94,8 +96,7 @@ class Responses:
 
     def _complete(self, run: CLIRun, prepared: PreparedResponse,
                   req: falcon.Request) -> dict[str, Any]:
-        writer = ResponseWriter(prepared.state, prepared.translation.tools.names,
-                                one_call=prepared.one_call, streaming=False)
+        writer = self.service.writer(prepared, streaming=False)
         for event in run.events():
             if isinstance(event, Failed):
                 raise event.error  # nothing was sent: the HTTP status says it
@@ -193,8 +194,7 @@ class ResponseStream:
         self.run = run
         self.prepared = prepared
         self.service = service
-        self.writer = ResponseWriter(prepared.state, prepared.translation.tools.names,
-                                     one_call=prepared.one_call, streaming=True)
+        self.writer = service.writer(prepared, streaming=True)
         self.heartbeat_interval = heartbeat_interval
         self.commit_after = heartbeat_interval if commit_after is None else commit_after
         self._events = run.events()
@@ -246,12 +246,16 @@ class ResponseStream:
         for payload in writer.begin():
             yield _event(payload)
         for event in chain(self._primed, self._events):
-            if isinstance(event, (Idle, Activity)):
+            if isinstance(event, (Idle, Activity)) and not isinstance(event, _ITEMS):
                 if time.monotonic() - last_write >= self.heartbeat_interval:
                     last_write = time.monotonic()
                     yield sse.HEARTBEAT
                 continue
             payloads = writer.feed(event)
+            if not payloads and isinstance(event, _ITEMS) and \
+                    time.monotonic() - last_write >= self.heartbeat_interval:
+                last_write = time.monotonic()   # thinking nobody sees is still activity
+                yield sse.HEARTBEAT
             if writer.done:
                 self.service.save(self.prepared)  # the final state, before the client has it
             for payload in payloads:
