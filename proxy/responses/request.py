@@ -183,7 +183,7 @@ def echo(body: dict[str, Any], tools: ToolMapping) -> dict[str, Any]:
         "service_tier": "default",
         "temperature": given("temperature", 1.0),
         "text": _text(body.get("text")),
-        "tool_choice": given("tool_choice", "auto"),
+        "tool_choice": _tool_choice(given("tool_choice", "auto")),
         "tools": list(tools.offered),
         "top_p": given("top_p", 1.0),
         "top_logprobs": given("top_logprobs", 0),
@@ -204,6 +204,13 @@ _FORMAT_KEYS = {"text": ("type",), "json_object": ("type",),
                 "json_schema": ("type", "name", "schema", "strict", "description")}
 
 
+# The official ToolChoice* objects, by type; a hosted tool's (file_search, web_search, ...) is
+# its type alone.
+_TOOL_CHOICE_KEYS = {"function": ("type", "name"), "custom": ("type", "name"),
+                     "allowed_tools": ("type", "mode", "tools"),
+                     "mcp": ("type", "server_label", "name")}
+
+
 def _known(value: Any, keys: Sequence[str]) -> Any:
     return {k: value[k] for k in keys if k in value} if isinstance(value, dict) else value
 
@@ -213,3 +220,9 @@ def _text(value: Any) -> dict[str, Any]:
     fmt = text.get("format") or {"type": "text"}
     text["format"] = _known(fmt, _FORMAT_KEYS.get(fmt.get("type"), ("type",)))
     return text
+
+
+def _tool_choice(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return _known(value, _TOOL_CHOICE_KEYS.get(value.get("type"), ("type",)))

@@ -28,7 +28,7 @@ from tests.schema_fuzz.budget import config
 from tests.schema_fuzz.statistics import FuzzStatistics
 from tests.support import tiers
 from tests.support.ci import CI_VARIABLES, in_ci
-from tests.support.runners import REPO, wildcard_replay
+from tests.support.runners import REPO, ScriptedTools, wildcard_replay
 
 # One test of each kind that needs something from outside the repository.
 NEEDS_OUTSIDE = (
@@ -112,7 +112,9 @@ def _refuse_everything(self, body, owner=""):
 
 
 def test_the_fuzz_floor_fails_a_server_that_refuses_everything(monkeypatch):
-    working = create_app(Settings(), wildcard_replay())
+    # As the in-process fuzz test serves it: a request with tools or a response_format runs on
+    # a scripted model, so the working app answers those too.
+    working = create_app(Settings(), ScriptedTools(wildcard_replay()))
     served, refused = FuzzStatistics(budget=EXAMPLES), FuzzStatistics(budget=EXAMPLES)
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -125,7 +127,7 @@ def test_the_fuzz_floor_fails_a_server_that_refuses_everything(monkeypatch):
     assert served.shortfalls() == [], served.values()
 
     monkeypatch.setattr("proxy.service.ChatService.prepare", _refuse_everything)
-    refusing = create_app(Settings(), wildcard_replay())
+    refusing = create_app(Settings(), ScriptedTools(wildcard_replay()))
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=SUPPRESSED_HEALTH_CHECKS)

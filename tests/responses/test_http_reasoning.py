@@ -202,3 +202,21 @@ def test_the_response_echoes_only_the_official_reasoning_and_text_fields(scripte
     assert response["text"] == {"format": {"type": "text"}, "verbosity": "low"}
     assert list(closed_validator("Response").iter_errors(response)) == []
     assert proxy.runner.invocations[-1].effort == "xhigh"
+
+
+@pytest.mark.parametrize("choice, echoed", [
+    ({"type": "custom", "name": "9Ze", "B": [], "": [[{"x": 1}]]},
+     {"type": "custom", "name": "9Ze"}),
+    ({"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "f"}],
+      "extra": True},
+     {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "f"}]}),
+])
+def test_the_response_echoes_only_the_official_tool_choice_fields(scripted, choice, echoed):
+    # Found by CI's fuzzing too: a tool_choice with keys the request schema leaves open (here
+    # with no tools, so the choice has nothing to force) was echoed whole.
+    from proxy.contract.official import closed_validator
+    proxy = scripted(THINKS)
+    answer = post(proxy, {"model": "sonnet", "input": "2 + 2?", "tool_choice": choice})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["tool_choice"] == echoed
+    assert list(closed_validator("Response").iter_errors(answer.json())) == []

@@ -10,7 +10,8 @@ README's "What is supported" says is served, still valid against the document:
 * an assistant's `tool_calls`, `function_call` and `audio` are removed;
 * audio and file parts become a text part; an image whose URL is neither http(s) nor a
   base64 `data:` URL of a type Claude reads gets a small PNG instead;
-* `n` other than 1, `tools`/`functions` (unless `tool_choice: "none"`), a `response_format`
+* `n` other than 1, `tools`/`functions` (unless `tool_choice: "none"`) and a `tool_choice` or
+  `function_call` that names or requires one, a `response_format`
   other than text, `logprobs`/`top_logprobs`, audio output are removed; an output limit
   below 1 becomes 1.
 
@@ -83,6 +84,10 @@ def servable(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("tool_choice") != "none":
         body.pop("tools", None)
         body.pop("functions", None)
+        # A choice that names or requires a tool, with the tools gone, is a 400 (as OpenAI's).
+        for choice in ("tool_choice", "function_call"):
+            if body.get(choice) not in (None, "none", "auto"):
+                del body[choice]
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
         del body["response_format"]
