@@ -34,7 +34,7 @@ from proxy.responses.reasoning import ThinkingSeal
 from proxy.responses.service import ResponsesService
 from proxy.responses.store import ResponseStore
 from proxy.runners.base import Runner
-from proxy.service import ChatService
+from proxy.backend import ChatService
 from proxy.settings import Settings
 
 

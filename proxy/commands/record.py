@@ -40,7 +40,7 @@ from proxy.conversations.keeper import Keeper
 from proxy.conversations.runner import ConversationRunner
 from proxy.runners.live import LiveRunner, WorkRoot, find_claude
 from proxy.runners.recording import RecordingRunner
-from proxy.service import ChatRequest, ChatService
+from proxy.backend import ChatRequest, ChatService
 from proxy.standin import StandInUpstream
 from proxy.settings import Settings
 

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from proxy.runners.live import find_claude
     from proxy.server import UnsafeBind, check_bind, check_origins
-    from proxy.service_unit import (ServiceError, console_script, current_platform,
+    from proxy.commands.service_files import (ServiceError, console_script, current_platform,
                                     serve_arguments, service_file, service_file_path)
 
     environ = os.environ
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _uninstall(path: Path, platform: str, dry_run: bool) -> int:
-    from proxy.service_unit import LAUNCHD_LABEL
+    from proxy.commands.service_files import LAUNCHD_LABEL
     stop = ("systemctl --user disable --now claude-max-api" if platform == "linux" else
             f"launchctl bootout gui/$(id -u)/{LAUNCHD_LABEL}")
     if not path.exists():

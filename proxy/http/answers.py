@@ -24,7 +24,7 @@ from proxy.claude.events import (Activity, Failed, Finished, ReasoningDelta, Ref
                                  ToolCallStart)
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
-from proxy.service import ChatRequest, ChatService
+from proxy.backend import ChatRequest, ChatService
 from proxy.errors import ProxyError
 from proxy.http import sse
 from proxy.http.body import read_json

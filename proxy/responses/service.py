@@ -23,7 +23,7 @@ from proxy.responses.output import ResponseState, ResponseWriter
 from proxy.responses.reasoning import ThinkingSeal, with_thinking
 from proxy.responses.request import Translation, echo, translate
 from proxy.responses.store import ResponseStore
-from proxy.service import ChatRequest, ChatService
+from proxy.backend import ChatRequest, ChatService
 
 
 def not_found(response_id: str, param: str | None = None) -> ProxyError:

@@ -16,7 +16,7 @@ from proxy.claude.run import Limits
 from proxy.commands.record import prepared
 from proxy.concurrency import ConcurrencyLimiter
 from proxy.runners.replay import ReplayRunner
-from proxy.service import ChatService
+from proxy.backend import ChatService
 from proxy.settings import Settings
 from tests.conftest import pinned_cli_version
 from tests.support.runners import REPO

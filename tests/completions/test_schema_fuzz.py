@@ -74,7 +74,7 @@ def test_refusals_must_be_documented(monkeypatch):
     def refuse(self, body, owner=""):
         raise ProxyError(400, "nope", param="prompt", code="invalid_value")
 
-    monkeypatch.setattr("proxy.service.ChatService.prepare_completion", refuse)
+    monkeypatch.setattr("proxy.backend.ChatService.prepare_completion", refuse)
     the_app = create_app(Settings(), wildcard_replay("plain_question"))
     failures: list[str] = []
 

@@ -126,7 +126,7 @@ def test_the_fuzz_floor_fails_a_server_that_refuses_everything(monkeypatch):
     fuzz()
     assert served.shortfalls() == [], served.values()
 
-    monkeypatch.setattr("proxy.service.ChatService.prepare", _refuse_everything)
+    monkeypatch.setattr("proxy.backend.ChatService.prepare", _refuse_everything)
     refusing = create_app(Settings(), ScriptedTools(wildcard_replay()))
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,

@@ -99,7 +99,7 @@ def test_positive_refusals_must_be_documented(monkeypatch):
     def refuse(self, body, owner=""):
         raise ProxyError(400, "nope", param="messages", code="invalid_value")
 
-    monkeypatch.setattr("proxy.service.ChatService.prepare", refuse)
+    monkeypatch.setattr("proxy.backend.ChatService.prepare", refuse)
     the_app = app()
     failures: list[str] = []
 

@@ -17,7 +17,7 @@ from proxy.chat.models import ModelCatalogue
 from proxy.claude.run import Limits
 from proxy.concurrency import ConcurrencyLimiter
 from proxy.runners.recording import InvocationWithArgs
-from proxy.service import ChatService
+from proxy.backend import ChatService
 from tests.conftest import pinned_cli_version
 from tests.replay.conftest import CASSETTES, FIXTURES, REPO
 

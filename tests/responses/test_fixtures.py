@@ -19,7 +19,7 @@ from proxy.commands.record import prepared as entry_chat_request
 from proxy.concurrency import ConcurrencyLimiter
 from proxy.contract.validation import RequestValidator
 from proxy.runners.replay import ReplayRunner
-from proxy.service import ChatService
+from proxy.backend import ChatService
 from proxy.settings import Settings
 from tests.conftest import pinned_cli_version
 from tests.support.runners import REPO

@@ -24,7 +24,7 @@ from proxy.contract.validation import RequestValidator, SchemaSet
 from proxy.contract.document import load_document
 from proxy.errors import ProxyError
 from proxy.responses.request import translate
-from proxy.service import ChatService
+from proxy.backend import ChatService
 from tests.properties.budget import budget
 
 SERVICE = ChatService(ModelCatalogue(), runner=None, limiter=ConcurrencyLimiter(1, 0, 1),

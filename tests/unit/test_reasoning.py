@@ -16,7 +16,7 @@ from proxy.claude.invocation import Invocation
 from proxy.concurrency import ConcurrencyLimiter
 from proxy.claude.run import Limits
 from proxy.errors import ProxyError
-from proxy.service import ChatService
+from proxy.backend import ChatService
 
 from tests.unit.test_events import INIT, delta, message_start, result, stream, text_block
 

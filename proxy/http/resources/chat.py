@@ -16,7 +16,7 @@ from proxy.claude.events import Finished, Refusal, ToolCallArguments, ToolCallEn
 from proxy.claude.run import CLIRun
 from proxy.http import sse
 from proxy.http.answers import INTERRUPTED, CLIEndpoint, RunStream, collect, validated_body
-from proxy.service import ChatRequest
+from proxy.backend import ChatRequest
 
 __all__ = ["ChatCompletions", "ChatStream", "INTERRUPTED"]
 

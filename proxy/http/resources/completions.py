@@ -23,7 +23,7 @@ from proxy.errors import ProxyError
 from proxy.http import sse
 from proxy.http.answers import (CLIEndpoint, RunStream, collect, disconnect_probe,
                                 validated_body)
-from proxy.service import CompletionRequest
+from proxy.backend import CompletionRequest
 
 
 def _finish_reasons(reasons: list[str]) -> str:
