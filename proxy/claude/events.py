@@ -367,6 +367,9 @@ class EventTranslator:
             if self._message_text:
                 self._abandoned = (self._abandoned or "") + self._message_text
             self._message_text = ""
+            # A retry abandoned in turn while it still repeated what the client has: the next
+            # answer replaces what was sent, not that retry's text plus it.
+            self._replacement = ""
         elif etype == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason")
             self._seen_usage.append(Usage.from_anthropic(

@@ -55,6 +55,17 @@ def texts(events) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
+def answer(events) -> str:
+    """The text a buffered response ends with: deltas, with each Revision applied."""
+    text = ""
+    for event in events:
+        if isinstance(event, TextDelta):
+            text += event.text
+        elif isinstance(event, Revision):
+            text = text[:len(text) - event.drop] + event.text
+    return text
+
+
 INIT = line({"type": "system", "subtype": "init", "tools": [], "model": "claude-sonnet-5-5"})
 
 
@@ -132,6 +143,32 @@ def test_abandoned_stream_replaced_by_a_different_answer_is_a_revision():
                   result()])
     (revision,) = [e for e in events if isinstance(e, Revision)]
     assert (revision.drop, revision.text) == (len("first try"), "second answer")
+
+
+def test_a_retry_abandoned_while_it_repeats_what_was_sent_does_not_double_it():
+    # Recorded with CLI 2.1.332 (a stand-in connection dropped twice): the first retry streamed
+    # the same beginning again and was abandoned too, then the third answer came whole. The
+    # second try's text was still counted when the third arrived: "Once upon a timeOnce upon...".
+    events = run([message_start("m1"), text_block(), delta("Once upo"), delta("n a time"),
+                  stream({"type": "message_stop"}, abandoned_blocks={"api_message_id": "m1"}),
+                  message_start("m2"), text_block(), delta("Once upo"), delta("n a time"),
+                  stream({"type": "message_stop"}, abandoned_blocks={"api_message_id": "m2"}),
+                  line({"type": "assistant", "message": {"id": "m3", "content": [
+                      {"type": "text", "text": "Once upon a time the connection"}]}}),
+                  result(result="Once upon a time the connection")])
+    assert texts(events) == answer(events) == "Once upon a time the connection"
+    assert not any(isinstance(e, Revision) for e in events)
+
+
+def test_a_retry_abandoned_after_it_diverged_is_replaced_in_turn():
+    events = run([message_start("m1"), text_block(), delta("first"),
+                  stream({"type": "message_stop"}, abandoned_blocks={"api_message_id": "m1"}),
+                  message_start("m2"), text_block(), delta("second"),
+                  stream({"type": "message_stop"}, abandoned_blocks={"api_message_id": "m2"}),
+                  line({"type": "assistant", "message": {"id": "m3", "content": [
+                      {"type": "text", "text": "second answer"}]}}),
+                  result()])
+    assert answer(events) == "second answer"
 
 
 def test_error_result_is_a_failure():
