@@ -6,8 +6,8 @@ A run is an `init` line, then one or two model calls (a second one after a `tool
 answered with a tool error), each streamed as `message_start`, content blocks (text with
 arbitrary unicode split into arbitrary deltas, thinking, tool_use), `assistant` lines, a
 `message_delta` with the stop reason and `message_stop`; optionally a call abandoned mid-text
-(a broken upstream stream) and answered again without streaming, with a text that continues
-the abandoned one or not; retries and status lines; and an ending: a `result` line (success
+(a broken upstream stream), perhaps retried with a stream that breaks too, and answered again
+without streaming, with a text that continues the abandoned one or not; retries and status lines; and an ending: a `result` line (success
 or an API error), or none at all (the CLI crashed or was killed). A `max_tokens` stop ends a
 call; the CLI would continue, the proxy does not read on.
 """
@@ -166,6 +166,23 @@ def _abandoned_call(draw: st.DrawFn, number: int, run: CLIRun) -> tuple[list[str
         _event({"type": "message_stop"}, abandoned_blocks={"api_message_id": message_id,
                                                            "from_block_index": 0}),
     ]
+    # The CLI's first retry may stream and break too: the same beginning again (recorded with
+    # 2.1.332, upstream_dropped_mid_stream), or other text, before the answer that stays.
+    again = draw(st.one_of(st.none(), st.just(parts), st.lists(texts, min_size=1, max_size=4)))
+    if again is not None:
+        again_id = f"msg_{number}_again"
+        lines += [
+            _event({"type": "message_start", "message": {
+                "id": again_id, "type": "message", "role": "assistant", "model": MODEL,
+                "content": [], "stop_reason": None, "usage": _usage(100, 1)}}),
+            _event({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "text", "text": ""}}),
+            *[_event({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "text_delta", "text": p}}) for p in again],
+            _event({"type": "content_block_stop", "index": 0}),
+            _event({"type": "message_stop"}, abandoned_blocks={"api_message_id": again_id,
+                                                               "from_block_index": 0}),
+        ]
     if new:
         lines.append(_assistant(retry_id, {"type": "text", "text": new}))
     return lines, 200, draw(st.integers(0, 500))
