@@ -151,30 +151,22 @@ def collect(run: CLIRun, stops: Sequence[str]) -> Collected:
     return Collected(kept, finished, calls, refusal, reasoning)
 
 
-class RunStream:
-    """The WSGI body of a streamed answer. waitress calls close() in every case (end, error,
-    client gone), which ends the current CLI run even if iteration never started.
+class StreamedRun:
+    """What the WSGI body of every streamed answer shares: the status held until the answer
+    begins (`prime`), the body made on first iteration, the client leaving, and `close()`,
+    which waitress calls in every case (end, error, client gone) and which ends the CLI run
+    even if iteration never started. Subclasses write `_frames()` (the body),
+    `_client_gone()` and, if they keep state of their own, `_run_closed()`."""
 
-    Subclasses write `_chunks()` (the whole body) from `_run_text()` (one run's text, with
-    stop sequences, heartbeats and failures handled) and say how a text piece becomes a chunk
-    (`_text_chunk`) and what other events send (`_other_chunk`). The request log reads
-    `finished`, `error` and `text`, and fills `on_close`."""
-
-    def __init__(self, run: CLIRun, stops: Sequence[str], heartbeat_interval: float,
+    def __init__(self, run: CLIRun, heartbeat_interval: float,
                  commit_after: float | None = None) -> None:
         self.run = run
-        self.stops = tuple(stops)
         self.heartbeat_interval = heartbeat_interval
         self.commit_after = heartbeat_interval if commit_after is None else commit_after
         self._events = run.events()
         self._primed: list[Any] = []
         self._body: Iterator[bytes] | None = None
-        self._last_write = time.monotonic()
-        self.finished: Finished | None = None
-        self.error: ProxyError | None = None
-        self.chunks_sent = 0
-        self.text: list[str] = []  # the content sent so far (usage estimate, opt-in logging)
-        self.on_close: Callable[["RunStream"], None] | None = None
+        self.on_close: Callable[[Any], None] | None = None
         self._closed = False
 
     def prime(self) -> None:
@@ -195,12 +187,67 @@ class RunStream:
         return self._body
 
     def _generate(self) -> Iterator[bytes]:
-        self._last_write = time.monotonic()
         try:
-            yield from self._chunks()
+            yield from self._frames()
         except ClientGone:
-            self.error = ProxyError(499, "The client closed the request.",
-                                    code="client_disconnected")
+            self._client_gone()
+
+    def _frames(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def _client_gone(self) -> None:
+        raise NotImplementedError
+
+    def _first_run_events(self) -> Iterator[Any]:
+        """The first run's events, those prime() already read first."""
+        return chain(self._primed, self._events)
+
+    def _run_closed(self) -> None:
+        """After the run is closed, before the request log hears of the end."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._body is not None:
+                self._body.close()
+            self._events.close()
+        finally:
+            try:
+                self.run.close()
+            finally:
+                try:
+                    self._run_closed()
+                finally:
+                    if self.on_close is not None:
+                        self.on_close(self)
+
+
+class RunStream(StreamedRun):
+    """The body of a streamed answer in chunks (chat, legacy completions).
+
+    Subclasses write `_chunks()` (the whole body) from `_run_text()` (one run's text, with
+    stop sequences, heartbeats and failures handled) and say how a text piece becomes a chunk
+    (`_text_chunk`) and what other events send (`_other_chunk`). The request log reads
+    `finished`, `error` and `text`, and fills `on_close`."""
+
+    def __init__(self, run: CLIRun, stops: Sequence[str], heartbeat_interval: float,
+                 commit_after: float | None = None) -> None:
+        super().__init__(run, heartbeat_interval, commit_after)
+        self.stops = tuple(stops)
+        self._last_write = time.monotonic()
+        self.finished: Finished | None = None
+        self.error: ProxyError | None = None
+        self.chunks_sent = 0
+        self.text: list[str] = []  # the content sent so far (usage estimate, opt-in logging)
+
+    def _frames(self) -> Iterator[bytes]:
+        self._last_write = time.monotonic()
+        yield from self._chunks()
+
+    def _client_gone(self) -> None:
+        self.error = ProxyError(499, "The client closed the request.", code="client_disconnected")
 
     def _chunks(self) -> Iterator[bytes]:
         raise NotImplementedError
@@ -265,20 +312,3 @@ class RunStream:
                 if chunk is not None:
                     yield self._send(chunk)
         return None  # pragma: no cover - events() always ends in Finished or Failed
-
-    def _first_run_events(self) -> Iterator[Any]:
-        """The first run's events, those prime() already read first."""
-        return chain(self._primed, self._events)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._body is not None:
-                self._body.close()
-            self._events.close()
-        finally:
-            self.run.close()
-            if self.on_close is not None:
-                self.on_close(self)

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from itertools import chain
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import falcon
 
-from proxy.claude.events import (Activity, Failed, Finished, ReasoningDelta, Refusal, Started,
-                                 TextDelta, ThinkingBlock, ToolCallStart)
+from proxy.claude.events import Activity, Failed, ReasoningDelta, ThinkingBlock
 from proxy.claude.run import CLIRun, ClientGone, Idle
 from proxy.contract.validation import RequestValidator
 from proxy.errors import ProxyError
 from proxy.http import sse
 from proxy.http.body import read_json
+from proxy.http.answers import StreamedRun
 from proxy.http.answers import disconnect_probe as _disconnect_probe
 from proxy.responses.items import tolerated
 from proxy.responses.service import PreparedResponse, ResponsesService, not_found
@@ -185,23 +184,16 @@ def _query_int(req: falcon.Request, name: str, default: int, low: int, high: int
     return value
 
 
-class ResponseStream:
-    """The WSGI body of one streamed response. waitress calls close() in every case (end,
-    error, client gone), which ends the CLI run even if iteration never started."""
+class ResponseStream(StreamedRun):
+    """The body of one streamed response: the writer's events (proxy/responses/output.py),
+    the stored response saved as it ends, or as cancelled when the client leaves."""
 
     def __init__(self, run: CLIRun, prepared: PreparedResponse, service: ResponsesService,
                  heartbeat_interval: float, commit_after: float | None = None) -> None:
-        self.run = run
+        super().__init__(run, heartbeat_interval, commit_after)
         self.prepared = prepared
         self.service = service
         self.writer = service.writer(prepared, streaming=True)
-        self.heartbeat_interval = heartbeat_interval
-        self.commit_after = heartbeat_interval if commit_after is None else commit_after
-        self._events = run.events()
-        self._primed: list[Any] = []
-        self._body: Iterator[bytes] | None = None
-        self.on_close: Callable[["ResponseStream"], None] | None = None
-        self._closed = False
 
     # what the request log reads of a stream
     @property
@@ -216,36 +208,16 @@ class ResponseStream:
     def text(self) -> list[str]:
         return self.writer.text
 
-    def prime(self) -> None:
-        """Waits until the answer has begun; raises the run's error if it failed before that."""
-        waited_since = time.monotonic()
-        for event in self._events:
-            if isinstance(event, Failed):
-                raise event.error
-            if isinstance(event, (Started, TextDelta, Finished, ToolCallStart, Refusal)):
-                self._primed.append(event)
-                return
-            if isinstance(event, Idle) and time.monotonic() - waited_since >= self.commit_after:
-                return
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._body is None:
-            self._body = self._generate()
-        return self._body
-
-    def _generate(self) -> Iterator[bytes]:
-        try:
-            yield from self._frames()
-        except ClientGone:
-            self.writer.error = ProxyError(499, "The client closed the request.",
-                                           code="client_disconnected")
+    def _client_gone(self) -> None:
+        self.writer.error = ProxyError(499, "The client closed the request.",
+                                       code="client_disconnected")
 
     def _frames(self) -> Iterator[bytes]:
         writer = self.writer
         last_write = time.monotonic()
         for payload in writer.begin():
             yield _event(payload)
-        for event in chain(self._primed, self._events):
+        for event in self._first_run_events():
             if isinstance(event, (Idle, Activity)) and not isinstance(event, _ITEMS):
                 if time.monotonic() - last_write >= self.heartbeat_interval:
                     last_write = time.monotonic()
@@ -264,20 +236,7 @@ class ResponseStream:
             if writer.done:
                 return
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._body is not None:
-                self._body.close()
-            self._events.close()
-        finally:
-            try:
-                self.run.close()
-            finally:
-                if not self.writer.done:  # the client left mid-stream
-                    self.writer.cancel()
-                    self.service.save(self.prepared)
-                if self.on_close is not None:
-                    self.on_close(self)
+    def _run_closed(self) -> None:
+        if not self.writer.done:  # the client left mid-stream
+            self.writer.cancel()
+            self.service.save(self.prepared)
