@@ -9,17 +9,22 @@ tier.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import shutil
 from pathlib import Path
 
+import openai
 import pytest
 
 from proxy.claude.version import cli_version
 from proxy.runners.live import LiveRunner, WorkRoot
+from proxy.settings import Settings
+from proxy.standin.scenario import Scenario
 from proxy.standin.server import StandInUpstream
 from tests.support.ci import in_ci
-from tests.support.servers import cli_environ, cli_home
+from tests.support.servers import cli_environ, cli_home, running_proxy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,3 +112,35 @@ def live_runner_for(standin, tmp_path):
     yield make
     for runner in made:
         runner.close()
+
+
+_live_names = itertools.count()
+
+
+@pytest.fixture
+def live_proxy_for(standin, live_runner_for):
+    """`live_proxy_for(scenario, **settings)`: the proxy on a socket (waitress) whose CLI answers
+    from `scenario` on the stand-in. The proxy it returns has `scenario` (its name), `runner`,
+    `client` (the official openai SDK) and `upstream()` (the bodies the stand-in received).
+    `runner_wrapper` wraps the live runner (a ConversationRunner, say)."""
+    opened = []
+
+    def start(scenario: Scenario | None = None, *, max_retries: int = 0, extra_env=None,
+              runner_wrapper=None, **settings):
+        name = f"live-{os.getpid()}-{next(_live_names)}"
+        standin.add_scenario(name, scenario or Scenario())
+        runner = live_runner_for(name, max_retries=max_retries, extra_env=extra_env)
+        if runner_wrapper is not None:
+            runner = runner_wrapper(runner)
+        context = running_proxy(Settings(**settings), runner)
+        proxy = context.__enter__()
+        opened.append(context)
+        proxy.scenario, proxy.runner = name, runner
+        proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0,
+                                     timeout=60)
+        proxy.upstream = lambda: [r.body for r in standin.requests_for(name)]
+        return proxy
+
+    yield start
+    for context in reversed(opened):
+        context.__exit__(None, None, None)

@@ -5,39 +5,14 @@ raw prompt as the one user turn, without Claude Code's system prompt, with the t
 
 from __future__ import annotations
 
-import os
-import time
 
 import openai
 import pytest
 
-from proxy.settings import Settings
 from proxy.standin.scenario import Scenario
-from tests.support.servers import running_proxy
 from tests.support.stream_rules import check_text_stream
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture
-def proxy_for(standin, live_runner_for):
-    opened = []
-
-    def start(scenario: Scenario, **settings):
-        name = f"cmpl-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
-        standin.add_scenario(name, scenario)
-        context = running_proxy(Settings(**settings), live_runner_for(name))
-        proxy = context.__enter__()
-        opened.append(context)
-        proxy.scenario = name
-        proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0,
-                                     timeout=60)
-        proxy.upstream = lambda: [r.body for r in standin.requests_for(name)]
-        return proxy
-
-    yield start
-    for context in reversed(opened):
-        context.__exit__(None, None, None)
 
 
 def user_text(body: dict) -> str:
@@ -52,8 +27,8 @@ def system_text(body: dict) -> str:
     return "\n".join(block["text"] for block in body.get("system") or [])
 
 
-def test_a_prompt_reaches_claude_as_the_raw_user_turn(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="a test.", input_tokens=12, output_tokens=4))
+def test_a_prompt_reaches_claude_as_the_raw_user_turn(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="a test.", input_tokens=12, output_tokens=4))
     result = proxy.client.completions.create(model="sonnet", prompt="Say this is a test")
     assert [(c.index, c.text, c.finish_reason) for c in result.choices] == \
         [(0, "a test.", "stop")]
@@ -68,8 +43,8 @@ def test_a_prompt_reaches_claude_as_the_raw_user_turn(proxy_for):
     assert "Claude Code" not in system_text(sent) and len(system_text(sent)) < 1000
 
 
-def test_streaming_with_usage(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="The quick brown fox jumps.", split=4,
+def test_streaming_with_usage(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="The quick brown fox jumps.", split=4,
                                input_tokens=20, output_tokens=7))
     chunks = list(proxy.client.completions.create(
         model="claude-sonnet-4", prompt="Go", max_tokens=100, stream=True,
@@ -83,8 +58,8 @@ def test_streaming_with_usage(proxy_for):
     assert proxy.upstream()[0]["max_tokens"] == 100
 
 
-def test_a_list_of_prompts_runs_the_cli_once_each(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="Re: {echo}", input_tokens=10, output_tokens=3),
+def test_a_list_of_prompts_runs_the_cli_once_each(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="Re: {echo}", input_tokens=10, output_tokens=3),
                       max_concurrent=1)
     result = proxy.client.completions.create(model="sonnet", prompt=["alpha", "beta", "gamma"])
     assert [(c.index, c.text) for c in result.choices] == \
@@ -101,8 +76,8 @@ def test_a_list_of_prompts_runs_the_cli_once_each(proxy_for):
     assert by_index == {0: "Re: one", 1: "Re: two"}
 
 
-def test_stop_and_echo(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="one two three STOP four five", split=3))
+def test_stop_and_echo(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="one two three STOP four five", split=3))
     result = proxy.client.completions.create(model="sonnet", prompt="Count: ", stop=["STOP"],
                                              echo=True)
     assert result.choices[0].text == "Count: one two three "
@@ -114,8 +89,8 @@ def test_stop_and_echo(proxy_for):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-def test_max_tokens_is_finish_reason_length(proxy_for, stream):
-    proxy = proxy_for(Scenario(reply_text="Rome was founded in", stop_reason="max_tokens",
+def test_max_tokens_is_finish_reason_length(live_proxy_for, stream):
+    proxy = live_proxy_for(Scenario(reply_text="Rome was founded in", stop_reason="max_tokens",
                                output_tokens=5))
     if stream:
         chunks = list(proxy.client.completions.create(model="sonnet", prompt="Rome?",
@@ -129,14 +104,14 @@ def test_max_tokens_is_finish_reason_length(proxy_for, stream):
     assert proxy.upstream()[0]["max_tokens"] == 5
 
 
-def test_failures_before_and_after_the_first_chunk(proxy_for):
-    overloaded = proxy_for(Scenario(fail_status=529))
+def test_failures_before_and_after_the_first_chunk(live_proxy_for):
+    overloaded = live_proxy_for(Scenario(fail_status=529))
     with pytest.raises(openai.InternalServerError) as caught:
         overloaded.client.completions.create(model="sonnet", prompt="x", stream=True)
     assert caught.value.status_code == 503
     assert caught.value.body["code"] == "upstream_overloaded"
 
-    broken = proxy_for(Scenario(reply_text="Once upon a time there was", split=5,
+    broken = live_proxy_for(Scenario(reply_text="Once upon a time there was", split=5,
                                 abort_after_events=5))
     import httpx
     response = httpx.post(broken.base_url + "/completions", timeout=60, json={

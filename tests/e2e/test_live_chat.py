@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 
 import httpx
@@ -23,29 +22,6 @@ from proxy.standin.scenario import Scenario
 from tests.support.servers import running_proxy
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture
-def proxy_for(standin, live_runner_for):
-    """Starts the proxy with a live runner whose CLI talks to a fresh stand-in scenario."""
-    opened = []
-
-    def start(scenario: Scenario, *, max_retries: int = 0, extra_env=None, **settings):
-        name = f"e2e-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
-        standin.add_scenario(name, scenario)
-        runner = live_runner_for(name, max_retries=max_retries, extra_env=extra_env)
-        context = running_proxy(Settings(**settings), runner)
-        proxy = context.__enter__()
-        opened.append(context)
-        proxy.scenario = name
-        proxy.runner = runner
-        proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0,
-                                     timeout=60)
-        return proxy
-
-    yield start
-    for context in reversed(opened):
-        context.__exit__(None, None, None)
 
 
 def upstream_requests(standin, proxy):
@@ -63,8 +39,8 @@ def user_texts(request_body: dict) -> list[str]:
 
 # --- success paths -------------------------------------------------------------------------
 
-def test_non_streaming_completion(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="Hello, {echo}!", input_tokens=40,
+def test_non_streaming_completion(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="Hello, {echo}!", input_tokens=40,
                                cache_read_input_tokens=7, cache_creation_input_tokens=3,
                                output_tokens=9))
     result = proxy.client.chat.completions.create(
@@ -86,8 +62,8 @@ def test_non_streaming_completion(proxy_for, standin):
     assert sent["model"] == "claude-sonnet-5-5"  # the `sonnet` alias, resolved by the CLI
 
 
-def test_system_and_developer_messages_replace_claude_codes_prompt(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="ok"))
+def test_system_and_developer_messages_replace_claude_codes_prompt(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="ok"))
     proxy.client.chat.completions.create(model="sonnet", messages=[
         {"role": "system", "content": "You are a pirate."},
         {"role": "developer", "content": "Answer in one word."},
@@ -101,8 +77,8 @@ def test_system_and_developer_messages_replace_claude_codes_prompt(proxy_for, st
     assert user_texts(sent) == ["Hi"]
 
 
-def test_streaming_chunks_follow_openai_rules(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="The quick brown fox jumps.", split=4))
+def test_streaming_chunks_follow_openai_rules(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="The quick brown fox jumps.", split=4))
     chunks = list(proxy.client.chat.completions.create(
         model="sonnet", messages=[{"role": "user", "content": "go"}], stream=True))
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -116,8 +92,8 @@ def test_streaming_chunks_follow_openai_rules(proxy_for):
     assert all(c.usage is None for c in chunks)       # no usage chunk unless asked
 
 
-def test_streaming_usage_chunk_only_when_asked(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="counted", input_tokens=11, output_tokens=3))
+def test_streaming_usage_chunk_only_when_asked(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="counted", input_tokens=11, output_tokens=3))
     with httpx.stream("POST", proxy.base_url + "/chat/completions", timeout=60, json={
             "model": "haiku", "messages": [{"role": "user", "content": "x"}], "stream": True,
             "stream_options": {"include_usage": True}}) as response:
@@ -135,8 +111,8 @@ def test_streaming_usage_chunk_only_when_asked(proxy_for):
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
 
 
-def test_streamed_text_equals_non_streamed_text(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="Same text either way: 東京 🚀 مرحبا.", split=3))
+def test_streamed_text_equals_non_streamed_text(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="Same text either way: 東京 🚀 مرحبا.", split=3))
     messages = [{"role": "user", "content": "same"}]
     whole = proxy.client.chat.completions.create(model="opus", messages=messages)
     streamed = "".join(c.choices[0].delta.content or "" for c in proxy.client.chat.completions
@@ -144,8 +120,8 @@ def test_streamed_text_equals_non_streamed_text(proxy_for):
     assert streamed == whole.choices[0].message.content == "Same text either way: 東京 🚀 مرحبا."
 
 
-def test_models_list_and_retrieve(proxy_for):
-    proxy = proxy_for(Scenario())
+def test_models_list_and_retrieve(live_proxy_for):
+    proxy = live_proxy_for(Scenario())
     ids = {m.id for m in proxy.client.models.list()}
     assert {"claude-opus-4", "claude-sonnet-4", "claude-haiku-4", "opus", "sonnet", "haiku",
             "claude-sonnet-4-5"} <= ids
@@ -157,8 +133,8 @@ def test_models_list_and_retrieve(proxy_for):
     assert caught.value.body["code"] == "model_not_found"
 
 
-def test_content_part_arrays_reach_claude_as_separate_blocks(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="{echo}"))
+def test_content_part_arrays_reach_claude_as_separate_blocks(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="{echo}"))
     result = proxy.client.chat.completions.create(model="sonnet", messages=[{
         "role": "user", "content": [{"type": "text", "text": "first part"},
                                     {"type": "text", "text": "second part"}]}])
@@ -179,10 +155,10 @@ def _png(width: int = 2, height: int = 2) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-def test_images_reach_claude_as_image_blocks_byte_for_byte(proxy_for, standin):
+def test_images_reach_claude_as_image_blocks_byte_for_byte(live_proxy_for, standin):
     import base64
     data = base64.b64encode(_png()).decode()
-    proxy = proxy_for(Scenario(reply_text="A red square."))
+    proxy = live_proxy_for(Scenario(reply_text="A red square."))
     result = proxy.client.chat.completions.create(model="sonnet", messages=[{
         "role": "user", "content": [
             {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
@@ -197,10 +173,10 @@ def test_images_reach_claude_as_image_blocks_byte_for_byte(proxy_for, standin):
         {"type": "image", "source": {"type": "url", "url": "https://example.com/b.jpg"}}]
 
 
-def test_an_image_in_the_history_stays_in_its_turn(proxy_for, standin):
+def test_an_image_in_the_history_stays_in_its_turn(live_proxy_for, standin):
     import base64
     data = base64.b64encode(_png()).decode()
-    proxy = proxy_for(Scenario(reply_text="Yes."))
+    proxy = live_proxy_for(Scenario(reply_text="Yes."))
     proxy.client.chat.completions.create(model="sonnet", messages=[
         {"role": "user", "content": [
             {"type": "text", "text": "Look:"},
@@ -217,8 +193,8 @@ def test_an_image_in_the_history_stays_in_its_turn(proxy_for, standin):
     assert [b["text"] for b in last["content"]] == ["Are you sure?"]
 
 
-def test_a_broken_image_is_a_400_naming_the_part(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="unused"))
+def test_a_broken_image_is_a_400_naming_the_part(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="unused"))
     with pytest.raises(openai.BadRequestError) as caught:
         proxy.client.chat.completions.create(model="sonnet", messages=[{
             "role": "user", "content": [
@@ -230,8 +206,8 @@ def test_a_broken_image_is_a_400_naming_the_part(proxy_for, standin):
     assert upstream_requests(standin, proxy) == []   # refused before any CLI ran
 
 
-def test_multi_turn_history_reaches_claude_as_native_turns_in_order(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="4"))
+def test_multi_turn_history_reaches_claude_as_native_turns_in_order(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="4"))
     proxy.client.chat.completions.create(model="sonnet", messages=[
         {"role": "user", "content": "What is 1+1?"},
         {"role": "assistant", "content": "2"},
@@ -244,8 +220,8 @@ def test_multi_turn_history_reaches_claude_as_native_turns_in_order(proxy_for, s
         ("user", ["<name>bob</name>", "And 2+2?"])]
 
 
-def test_a_later_system_message_keeps_its_place_in_a_transcript(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="4"))
+def test_a_later_system_message_keeps_its_place_in_a_transcript(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="4"))
     proxy.client.chat.completions.create(model="sonnet", messages=[
         {"role": "user", "content": "What is 1+1?"},
         {"role": "assistant", "content": "2"},
@@ -261,8 +237,8 @@ def test_a_later_system_message_keeps_its_place_in_a_transcript(proxy_for, stand
     assert positions == sorted(positions)
 
 
-def test_one_megabyte_prompt(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="got it"))
+def test_one_megabyte_prompt(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="got it"))
     big = ("0123456789abcdef" * 65536)[:1_000_000] + " end"
     result = proxy.client.chat.completions.create(model="sonnet", messages=[
         {"role": "user", "content": big}])
@@ -270,8 +246,8 @@ def test_one_megabyte_prompt(proxy_for, standin):
     assert user_texts(upstream_requests(standin, proxy)[0].body) == [big]
 
 
-def test_prompt_starting_with_dashes_is_only_text(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="{echo}"))
+def test_prompt_starting_with_dashes_is_only_text(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="{echo}"))
     prompt = "--help --model opus -p"
     result = proxy.client.chat.completions.create(model="haiku", messages=[
         {"role": "user", "content": prompt}])
@@ -281,8 +257,8 @@ def test_prompt_starting_with_dashes_is_only_text(proxy_for, standin):
     assert sent["model"] == "claude-haiku-5-5"
 
 
-def test_stop_sequence_is_applied_and_ends_the_run(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="alpha beta STOP gamma delta", split=3))
+def test_stop_sequence_is_applied_and_ends_the_run(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="alpha beta STOP gamma delta", split=3))
     result = proxy.client.chat.completions.create(model="sonnet", stop=["STOP"], messages=[
         {"role": "user", "content": "x"}])
     assert result.choices[0].message.content == "alpha beta "
@@ -292,8 +268,8 @@ def test_stop_sequence_is_applied_and_ends_the_run(proxy_for):
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == "alpha beta "
 
 
-def test_max_tokens_gives_length_and_reaches_the_cli(proxy_for, standin):
-    proxy = proxy_for(Scenario(reply_text="truncated answ", stop_reason="max_tokens",
+def test_max_tokens_gives_length_and_reaches_the_cli(live_proxy_for, standin):
+    proxy = live_proxy_for(Scenario(reply_text="truncated answ", stop_reason="max_tokens",
                                output_tokens=5))
     result = proxy.client.chat.completions.create(model="sonnet", max_tokens=5, messages=[
         {"role": "user", "content": "x"}])
@@ -320,9 +296,9 @@ def _error(exc: openai.APIStatusError) -> dict:
     (Scenario(fail_status=500), 0, 502, "upstream_error"),
 ], ids=["401", "529", "500"])
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-def test_upstream_failures_get_honest_statuses(proxy_for, scenario, retries, status, code,
+def test_upstream_failures_get_honest_statuses(live_proxy_for, scenario, retries, status, code,
                                                stream):
-    proxy = proxy_for(scenario, max_retries=retries)
+    proxy = live_proxy_for(scenario, max_retries=retries)
     with pytest.raises(openai.APIStatusError) as caught:
         result = proxy.client.chat.completions.create(
             model="sonnet", messages=[{"role": "user", "content": "x"}], stream=stream)
@@ -334,10 +310,10 @@ def test_upstream_failures_get_honest_statuses(proxy_for, scenario, retries, sta
     assert "127.0.0.1:" not in error["message"]   # the upstream's address is not leaked
 
 
-def test_an_overloaded_model_falls_back_to_the_configured_one(proxy_for, standin, caplog):
+def test_an_overloaded_model_falls_back_to_the_configured_one(live_proxy_for, standin, caplog):
     # --fallback-model: the CLI retries the overloaded opus, then answers with haiku.
     caplog.set_level(logging.INFO, logger="claude_max_api.access")
-    proxy = proxy_for(Scenario(fail_status=529, fail_models=("claude-opus-5-5",),
+    proxy = live_proxy_for(Scenario(fail_status=529, fail_models=("claude-opus-5-5",),
                                reply_text="Answered by {model}."),
                       max_retries=3, fallback_model="claude-haiku-4")
     result = proxy.client.chat.completions.create(model="opus", messages=[
@@ -358,16 +334,16 @@ def test_an_overloaded_model_falls_back_to_the_configured_one(proxy_for, standin
     assert result.choices[0].message.content == "Answered by claude-haiku-5-5."
 
 
-def test_without_a_fallback_an_overloaded_model_is_503(proxy_for):
-    proxy = proxy_for(Scenario(fail_status=529, fail_models=("claude-opus-5-5",)), max_retries=3)
+def test_without_a_fallback_an_overloaded_model_is_503(live_proxy_for):
+    proxy = live_proxy_for(Scenario(fail_status=529, fail_models=("claude-opus-5-5",)), max_retries=3)
     with pytest.raises(openai.InternalServerError) as caught:
         proxy.client.chat.completions.create(model="opus", messages=[
             {"role": "user", "content": "x"}])
     assert (caught.value.status_code, _error(caught.value)["code"]) == (503, "upstream_overloaded")
 
 
-def test_rate_limit_is_429_with_retry_after(proxy_for):
-    proxy = proxy_for(Scenario(fail_status=429, fail_headers={"retry-after": "2"}), max_retries=1)
+def test_rate_limit_is_429_with_retry_after(live_proxy_for):
+    proxy = live_proxy_for(Scenario(fail_status=429, fail_headers={"retry-after": "2"}), max_retries=1)
     with pytest.raises(openai.RateLimitError) as caught:
         proxy.client.chat.completions.create(model="sonnet", messages=[
             {"role": "user", "content": "x"}])
@@ -375,8 +351,8 @@ def test_rate_limit_is_429_with_retry_after(proxy_for):
     assert int(caught.value.response.headers["retry-after"]) >= 1
 
 
-def test_rate_limit_then_success_is_retried_by_the_cli(proxy_for):
-    proxy = proxy_for(Scenario(fail_status=429, fail_count=1, fail_headers={"retry-after": "1"},
+def test_rate_limit_then_success_is_retried_by_the_cli(live_proxy_for):
+    proxy = live_proxy_for(Scenario(fail_status=429, fail_count=1, fail_headers={"retry-after": "1"},
                                reply_text="after the wait"), max_retries=2)
     result = proxy.client.chat.completions.create(model="sonnet", messages=[
         {"role": "user", "content": "x"}])
@@ -430,9 +406,9 @@ def test_cli_missing_is_503(tmp_path):
     assert _error(caught.value)["code"] == "claude_cli_not_found"
 
 
-def test_failure_after_content_started_is_an_sse_error_event(proxy_for):
+def test_failure_after_content_started_is_an_sse_error_event(live_proxy_for):
     # The upstream stalls after a few events; the idle limit ends the run after content went out.
-    proxy = proxy_for(Scenario(reply_text="partial answer that stalls", split=4,
+    proxy = live_proxy_for(Scenario(reply_text="partial answer that stalls", split=4,
                                hang_after_events=5), idle_timeout=2.0)
     with httpx.stream("POST", proxy.base_url + "/chat/completions", timeout=60, json={
             "model": "sonnet", "messages": [{"role": "user", "content": "x"}],
@@ -449,8 +425,8 @@ def test_failure_after_content_started_is_an_sse_error_event(proxy_for):
             model="sonnet", messages=[{"role": "user", "content": "x"}], stream=True))
 
 
-def test_timeout_before_any_output_is_504(proxy_for):
-    proxy = proxy_for(Scenario(hang=True), idle_timeout=2.0)
+def test_timeout_before_any_output_is_504(live_proxy_for):
+    proxy = live_proxy_for(Scenario(hang=True), idle_timeout=2.0)
     with pytest.raises(openai.APIStatusError) as caught:
         proxy.client.chat.completions.create(model="sonnet", messages=[
             {"role": "user", "content": "x"}])
@@ -459,10 +435,10 @@ def test_timeout_before_any_output_is_504(proxy_for):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-def test_broken_upstream_stream_is_retried_without_duplicating_text(proxy_for, stream):
+def test_broken_upstream_stream_is_retried_without_duplicating_text(live_proxy_for, stream):
     # Mid-stream the upstream sends an overloaded error event; the CLI abandons that message
     # and asks again without streaming. The client must get the answer once, not twice.
-    proxy = proxy_for(Scenario(reply_text="partial answer that breaks", split=4,
+    proxy = live_proxy_for(Scenario(reply_text="partial answer that breaks", split=4,
                                error_event_after=5))
     messages = [{"role": "user", "content": "x"}]
     if stream:
@@ -484,8 +460,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_client_disconnect_mid_stream_ends_the_cli_within_two_seconds(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="slow " * 200, split=5, chunk_delay=0.2))
+def test_client_disconnect_mid_stream_ends_the_cli_within_two_seconds(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="slow " * 200, split=5, chunk_delay=0.2))
     stream = proxy.client.chat.completions.create(
         model="sonnet", messages=[{"role": "user", "content": "x"}], stream=True)
     iterator = iter(stream)
@@ -502,8 +478,8 @@ def test_client_disconnect_mid_stream_ends_the_cli_within_two_seconds(proxy_for)
     assert proxy.runner.live_processes() == []
 
 
-def test_client_disconnect_while_waiting_non_streaming(proxy_for):
-    proxy = proxy_for(Scenario(reply_text="never read", first_byte_delay=30))
+def test_client_disconnect_while_waiting_non_streaming(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="never read", first_byte_delay=30))
     client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0, timeout=1.5)
     with pytest.raises(openai.APITimeoutError):
         client.chat.completions.create(model="sonnet", messages=[

@@ -5,18 +5,13 @@ what the client sees with and without asking to see the thinking, streamed and n
 from __future__ import annotations
 
 import json
-import os
-import time
 
 import httpx
-import openai
 import pytest
 
 from proxy.conversations.keeper import Keeper
 from proxy.conversations.runner import ConversationRunner
-from proxy.settings import Settings
 from proxy.standin.scenario import Scenario
-from tests.support.servers import running_proxy
 
 pytestmark = pytest.mark.live
 
@@ -26,27 +21,12 @@ QUESTION = [{"role": "user", "content": "What is 17 * 3?"}]
 
 
 @pytest.fixture
-def proxy_for(standin, live_runner_for):
-    opened = []
-
+def proxy_for(live_proxy_for):
     def start(scenario: Scenario = THINKS, *, keep: bool = False, **settings):
-        name = f"reason-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
-        standin.add_scenario(name, scenario)
-        runner = live_runner_for(name)
-        if keep:
-            runner = ConversationRunner(runner, Keeper(max_processes=2, watch=False))
-        context = running_proxy(Settings(**settings), runner)
-        proxy = context.__enter__()
-        opened.append(context)
-        proxy.scenario, proxy.runner = name, runner
-        proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0,
-                                     timeout=60)
-        proxy.sent = lambda: [r.body for r in standin.requests_for(name)]
-        return proxy
-
-    yield start
-    for context in reversed(opened):
-        context.__exit__(None, None, None)
+        wrap = (lambda runner: ConversationRunner(runner, Keeper(max_processes=2, watch=False))) \
+            if keep else None
+        return live_proxy_for(scenario, runner_wrapper=wrap, **settings)
+    return start
 
 
 def raw_post(proxy, body: dict) -> httpx.Response:
@@ -74,7 +54,7 @@ def test_each_reasoning_effort_reaches_the_upstream_request(proxy_for, effort, o
     extra = {} if effort is None else {"reasoning_effort": effort}
     result = proxy.client.chat.completions.create(model="sonnet", messages=QUESTION, **extra)
     assert result.choices[0].message.content == "17 * 3 = 51."
-    (body,) = proxy.sent()
+    (body,) = proxy.upstream()
     assert (body["output_config"], body["thinking"]) == (output_config, thinking)
     # Not asked to show it: no reasoning_content, but the thinking tokens are counted.
     assert "reasoning_content" not in result.choices[0].message.model_extra
@@ -92,7 +72,7 @@ def test_a_budgeted_model_ignores_effort_and_none_turns_thinking_off(proxy_for, 
     result = proxy.client.chat.completions.create(
         model=model, messages=QUESTION, reasoning_effort=effort,
         extra_body={"include_reasoning": True})
-    (body,) = proxy.sent()
+    (body,) = proxy.upstream()
     assert (body.get("output_config"), body["thinking"]) == (output_config, thinking)
     message = result.choices[0].message
     if thinking["type"] == "disabled":
@@ -115,7 +95,7 @@ def test_without_the_ask_the_client_sees_no_thinking_streamed_or_not(proxy_for):
     assert "Multiplying" not in streamed.text and "Seventeen" not in streamed.text
     # The upstream request is the one the CLI sends by default (its `updates` display), which
     # did stream thinking text: the proxy kept it to itself.
-    assert [b["thinking"] for b in proxy.sent()] == [{"type": "adaptive", "display": "updates"}] * 2
+    assert [b["thinking"] for b in proxy.upstream()] == [{"type": "adaptive", "display": "updates"}] * 2
 
 
 def test_asked_the_thinking_streams_as_reasoning_content_before_the_content(proxy_for):
@@ -140,7 +120,7 @@ def test_asked_the_thinking_streams_as_reasoning_content_before_the_content(prox
     assert kinds == sorted(kinds, key=lambda k: k == "content")  # all thinking first
     assert usage.completion_tokens_details.reasoning_tokens == 11
     assert usage.completion_tokens == 20
-    (body,) = proxy.sent()
+    (body,) = proxy.upstream()
     assert body["thinking"] == {"type": "adaptive", "display": "summarized"}
 
 
@@ -152,7 +132,7 @@ def test_asked_the_thinking_is_message_reasoning_content(proxy_for):
     message = result.choices[0].message
     assert message.model_extra["reasoning_content"] == THINKS.thinking
     assert message.content == THINKS.reply_text
-    (body,) = proxy.sent()
+    (body,) = proxy.upstream()
     assert body["thinking"] == {"type": "adaptive", "display": "summarized"}
     assert body["output_config"] == {"effort": "high"}
 
@@ -164,7 +144,7 @@ def test_the_server_default_shows_it_unless_a_request_says_no(proxy_for):
     hidden = raw_post(proxy, {"model": "sonnet", "messages": QUESTION,
                               "include_reasoning": False})
     assert "reasoning_content" not in hidden.json()["choices"][0]["message"]
-    assert [b["thinking"].get("display") for b in proxy.sent()] == ["summarized", "updates"]
+    assert [b["thinking"].get("display") for b in proxy.upstream()] == ["summarized", "updates"]
 
 
 def test_a_stop_sequence_cuts_the_content_not_the_thinking(proxy_for):
@@ -191,6 +171,6 @@ def test_a_kept_conversation_continues_only_with_the_same_reasoning_settings(pro
     turn("fifth", reasoning_effort="low", extra_body={"include_reasoning": True})
     state = proxy.runner.conversation_state()
     assert (state["continued"], state["started"]) == (1, 3), state
-    efforts = [(b["output_config"]["effort"], b["thinking"]["display"]) for b in proxy.sent()]
+    efforts = [(b["output_config"]["effort"], b["thinking"]["display"]) for b in proxy.upstream()]
     assert efforts == [("high", "updates"), ("high", "updates"), ("low", "updates"),
                        ("low", "summarized")]

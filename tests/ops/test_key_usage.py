@@ -58,9 +58,9 @@ def _value(samples, name, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_requests_and_tokens_are_counted_per_key(live_proxy, caplog):
+def test_requests_and_tokens_are_counted_per_key(live_proxy_for, caplog):
     caplog.set_level(logging.INFO)
-    proxy = live_proxy(Scenario(input_tokens=100, cache_read_input_tokens=7,
+    proxy = live_proxy_for(Scenario(input_tokens=100, cache_read_input_tokens=7,
                                 cache_creation_input_tokens=3, output_tokens=12),
                        api_keys=list(KEYS), max_concurrent=4, queue_size=8)
     replies = _all_at_once([
@@ -89,9 +89,9 @@ def test_requests_and_tokens_are_counted_per_key(live_proxy, caplog):
         assert secret not in caplog.text
 
 
-def test_concurrent_requests_per_key(live_proxy):
+def test_concurrent_requests_per_key(live_proxy_for):
     # Slow enough that the requests overlap: 1.5 s before the first byte, then ~2 s of chunks.
-    proxy = live_proxy(Scenario(first_byte_delay=1.5, chunk_delay=0.3, split=4,
+    proxy = live_proxy_for(Scenario(first_byte_delay=1.5, chunk_delay=0.3, split=4,
                                 reply_text="one two three four five six seven"),
                        api_keys=list(KEYS), key_limits=["alice:concurrent=1"],
                        max_concurrent=4, queue_size=8)
@@ -134,8 +134,8 @@ def test_concurrent_requests_per_key(live_proxy):
     assert _value(s, "claude_max_api_key_requests_in_progress", key="alice") == 0
 
 
-def test_requests_per_minute_per_key(live_proxy):
-    proxy = live_proxy(Scenario(), api_keys=list(KEYS), key_rpm=2, max_concurrent=4,
+def test_requests_per_minute_per_key(live_proxy_for):
+    proxy = live_proxy_for(Scenario(), api_keys=list(KEYS), key_rpm=2, max_concurrent=4,
                        queue_size=8)
     replies = _all_at_once([lambda: _post(proxy, ALICE) for _ in range(4)])
     served = [r for r in replies if r.status_code == 200]

@@ -55,9 +55,9 @@ def _answer(response: httpx.Response, stream: bool) -> str:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-def test_prompt_and_completion_never_logged_by_default(live_proxy, caplog, stream):
+def test_prompt_and_completion_never_logged_by_default(live_proxy_for, caplog, stream):
     caplog.set_level(logging.DEBUG)   # everything, from every logger, waitress included
-    proxy = live_proxy(ECHO)
+    proxy = live_proxy_for(ECHO)
     response = _chat(proxy, stream)
     assert response.status_code == 200
     assert MARKER in _answer(response, stream)          # the answer did carry it ...
@@ -74,9 +74,9 @@ def test_prompt_and_completion_never_logged_by_default(live_proxy, caplog, strea
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-def test_log_content_is_an_explicit_opt_in(live_proxy, caplog, stream):
+def test_log_content_is_an_explicit_opt_in(live_proxy_for, caplog, stream):
     caplog.set_level(logging.INFO)
-    proxy = live_proxy(ECHO, log_content=True)
+    proxy = live_proxy_for(ECHO, log_content=True)
     response = _chat(proxy, stream)
     assert response.status_code == 200
     (record,) = _access_records(caplog, "/v1/chat/completions")
@@ -85,9 +85,9 @@ def test_log_content_is_an_explicit_opt_in(live_proxy, caplog, stream):
     assert record.fields["completion"] == f"You said: please repeat {MARKER}"
 
 
-def test_request_id_is_honoured_and_echoed(live_proxy, caplog):
+def test_request_id_is_honoured_and_echoed(live_proxy_for, caplog):
     caplog.set_level(logging.INFO)
-    proxy = live_proxy()
+    proxy = live_proxy_for()
     response = _chat(proxy, False, **{"X-Request-Id": "client-trace-42"})
     assert response.headers["X-Request-Id"] == "client-trace-42"
     (record,) = _access_records(caplog, "/v1/chat/completions")
@@ -101,24 +101,24 @@ def test_request_id_is_honoured_and_echoed(live_proxy, caplog):
     assert refused.status == 403 and refused.header("X-Request-Id") == "refused-1"
 
 
-def test_refusals_are_logged_with_their_code(live_proxy, caplog):
+def test_refusals_are_logged_with_their_code(live_proxy_for, caplog):
     caplog.set_level(logging.INFO)
-    proxy = live_proxy(api_keys=["k"])
+    proxy = live_proxy_for(api_keys=["k"])
     assert call(proxy.url, "GET", "/v1/models").status == 401
     (record,) = _access_records(caplog, "/v1/models")
     assert record.fields["status"] == 401 and record.fields["error"] == "invalid_api_key"
 
 
-def test_text_lines_cannot_be_split_by_a_path(live_proxy, caplog):
+def test_text_lines_cannot_be_split_by_a_path(live_proxy_for, caplog):
     caplog.set_level(logging.INFO)
-    proxy = live_proxy()
+    proxy = live_proxy_for()
     call(proxy.url, "GET", "/v1/models/a%0Afake=1%20status=200")
     (record,) = _access_records(caplog, "/v1/models/a\nfake=1 status=200")
     line = record.getMessage()
     assert "\n" not in line and 'path="/v1/models/a\\nfake=1 status=200"' in line
 
 
-def test_json_lines(live_proxy):
+def test_json_lines(live_proxy_for):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JSONFormatter())
@@ -127,7 +127,7 @@ def test_json_lines(live_proxy):
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     try:
-        proxy = live_proxy(log_format="json")
+        proxy = live_proxy_for(log_format="json")
         assert _chat(proxy, False).status_code == 200
         assert call(proxy.url, "GET", "/health").status == 200
     finally:

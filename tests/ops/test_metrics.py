@@ -35,9 +35,9 @@ def _chat(proxy, stream=False):
         "model": "sonnet", "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
 
 
-def test_metrics_after_a_few_requests(live_proxy):
+def test_metrics_after_a_few_requests(live_proxy_for):
     # The first upstream call fails (HTTP 500), the later ones succeed.
-    proxy = live_proxy(Scenario(fail_status=500, fail_count=1, input_tokens=100,
+    proxy = live_proxy_for(Scenario(fail_status=500, fail_count=1, input_tokens=100,
                                 output_tokens=12), max_concurrent=2, queue_size=3)
     assert _chat(proxy).status_code == 502                      # the failed run
     assert _chat(proxy).status_code == 200
@@ -75,8 +75,8 @@ def test_metrics_after_a_few_requests(live_proxy):
     assert value(s, "claude_max_api_capacity_rejections_total") == 0
 
 
-def test_gauges_follow_the_limiter_and_rejections_count(live_proxy):
-    proxy = live_proxy(max_concurrent=1, queue_size=0)
+def test_gauges_follow_the_limiter_and_rejections_count(live_proxy_for):
+    proxy = live_proxy_for(max_concurrent=1, queue_size=0)
     release = proxy.parts.limiter.acquire()
     try:
         s = scrape(proxy)
@@ -91,8 +91,8 @@ def test_gauges_follow_the_limiter_and_rejections_count(live_proxy):
         release()
 
 
-def test_metrics_need_the_key_and_count_refusals(live_proxy):
-    proxy = live_proxy(api_keys=["m-key"])
+def test_metrics_need_the_key_and_count_refusals(live_proxy_for):
+    proxy = live_proxy_for(api_keys=["m-key"])
     assert call(proxy.url, "GET", "/metrics").status == 401
     assert call(proxy.url, "GET", "/v1/models", headers={"Origin": "https://evil.example"}).status == 403
     s = scrape(proxy, **{"Authorization": "Bearer m-key"})

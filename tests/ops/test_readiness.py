@@ -27,8 +27,8 @@ def _ready(proxy, **headers):
     return reply.status, body
 
 
-def test_ready_with_a_logged_in_cli(live_proxy):
-    proxy = live_proxy(max_concurrent=3, queue_size=5)
+def test_ready_with_a_logged_in_cli(live_proxy_for):
+    proxy = live_proxy_for(max_concurrent=3, queue_size=5)
     status, body = _ready(proxy)
     assert status == 200 and body["status"] == "ready" and body["mode"] == "live"
     cli = body["cli"]
@@ -76,8 +76,8 @@ def test_not_ready_without_a_cli(tmp_path):
     assert "not found" in body["reason"] and "--claude-bin" in body["reason"]
 
 
-def test_not_ready_when_every_slot_and_the_queue_are_taken(live_proxy):
-    proxy = live_proxy(max_concurrent=1, queue_size=0)
+def test_not_ready_when_every_slot_and_the_queue_are_taken(live_proxy_for):
+    proxy = live_proxy_for(max_concurrent=1, queue_size=0)
     release = proxy.parts.limiter.acquire()
     try:
         status, body = _ready(proxy)
@@ -88,8 +88,8 @@ def test_not_ready_when_every_slot_and_the_queue_are_taken(live_proxy):
     assert _ready(proxy)[0] == 200
 
 
-def test_readiness_needs_the_key_when_keys_are_set(live_proxy):
-    proxy = live_proxy(api_keys=["ready-key"])
+def test_readiness_needs_the_key_when_keys_are_set(live_proxy_for):
+    proxy = live_proxy_for(api_keys=["ready-key"])
     assert call(proxy.url, "GET", "/health/ready").status == 401
     assert _ready(proxy, **{"x-api-key": "ready-key"})[0] == 200
 
@@ -125,8 +125,8 @@ class _WarmPoolRunner:
         return {"warm": 2, "target": 3, "spawning": 1}
 
 
-def test_a_warm_pool_reports_through_the_hook(live_proxy):
-    proxy = live_proxy(runner_wrapper=_WarmPoolRunner)
+def test_a_warm_pool_reports_through_the_hook(live_proxy_for):
+    proxy = live_proxy_for(runner_wrapper=_WarmPoolRunner)
     status, body = _ready(proxy)
     assert status == 200
     assert body["pool"]["warm"] == {"warm": 2, "target": 3, "spawning": 1}

@@ -5,16 +5,12 @@ through the StructuredOutput tool, in prose first, or never."""
 from __future__ import annotations
 
 import json
-import os
-import time
 
 import openai
 import pytest
 from pydantic import BaseModel
 
-from proxy.settings import Settings
 from proxy.standin.scenario import Scenario, ToolUse
-from tests.support.servers import running_proxy
 
 pytestmark = pytest.mark.live
 
@@ -33,33 +29,13 @@ def answer(value: dict, **kw) -> Scenario:
     return Scenario(tool_use=ToolUse("StructuredOutput", value), split=5, **kw)
 
 
-@pytest.fixture
-def structured_proxy(standin, live_runner_for):
-    opened = []
-
-    def start(scenario: Scenario, **settings):
-        name = f"structured-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
-        standin.add_scenario(name, scenario)
-        context = running_proxy(Settings(**settings), live_runner_for(name))
-        proxy = context.__enter__()
-        opened.append(context)
-        proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0,
-                                     timeout=60)
-        proxy.upstream = lambda: [r.body for r in standin.requests_for(name)]
-        return proxy
-
-    yield start
-    for context in reversed(opened):
-        context.__exit__(None, None, None)
-
-
 def schema_format(schema=PERSON, strict=True) -> dict:
     return {"type": "json_schema", "json_schema": {"name": "person", "schema": schema,
                                                    "strict": strict}}
 
 
-def test_parse_gets_a_typed_object_and_the_schema_reaches_claude_verbatim(structured_proxy):
-    proxy = structured_proxy(answer({"name": "Bob", "age": 3}))
+def test_parse_gets_a_typed_object_and_the_schema_reaches_claude_verbatim(live_proxy_for):
+    proxy = live_proxy_for(answer({"name": "Bob", "age": 3}))
     result = proxy.client.chat.completions.parse(model="sonnet", messages=ASK,
                                                  response_format=Person)
     message = result.choices[0].message
@@ -74,8 +50,8 @@ def test_parse_gets_a_typed_object_and_the_schema_reaches_claude_verbatim(struct
         tool["input_schema"]["properties"].keys() == {"name", "age"}
 
 
-def test_streaming_sends_the_json_while_the_model_writes_it(structured_proxy):
-    proxy = structured_proxy(answer({"name": "Bob", "age": 3}))
+def test_streaming_sends_the_json_while_the_model_writes_it(live_proxy_for):
+    proxy = live_proxy_for(answer({"name": "Bob", "age": 3}))
     chunks = list(proxy.client.chat.completions.create(
         model="sonnet", messages=ASK, response_format=schema_format(), stream=True))
     pieces = [c.choices[0].delta.content for c in chunks if c.choices and
@@ -88,8 +64,8 @@ def test_streaming_sends_the_json_while_the_model_writes_it(structured_proxy):
     assert final.choices[0].message.parsed == Person(name="Bob", age=3)
 
 
-def test_prose_first_then_the_object_returns_only_the_object(structured_proxy):
-    proxy = structured_proxy(answer({"name": "Bob", "age": 3}, reply_text="Sure! Bob is 3.",
+def test_prose_first_then_the_object_returns_only_the_object(live_proxy_for):
+    proxy = live_proxy_for(answer({"name": "Bob", "age": 3}, reply_text="Sure! Bob is 3.",
                                     tool_use_when="[structured-output-enforce]"))
     result = proxy.client.chat.completions.parse(model="sonnet", messages=ASK,
                                                  response_format=Person)
@@ -97,8 +73,8 @@ def test_prose_first_then_the_object_returns_only_the_object(structured_proxy):
     assert len(proxy.upstream()) == 2  # the CLI asked again, once
 
 
-def test_a_model_that_declines_is_a_refusal(structured_proxy):
-    proxy = structured_proxy(Scenario(reply_text="I cannot share that."))
+def test_a_model_that_declines_is_a_refusal(live_proxy_for):
+    proxy = live_proxy_for(Scenario(reply_text="I cannot share that."))
     result = proxy.client.chat.completions.parse(model="sonnet", messages=ASK,
                                                  response_format=Person)
     message = result.choices[0].message
@@ -112,16 +88,16 @@ def test_a_model_that_declines_is_a_refusal(structured_proxy):
     assert not any(c.choices and c.choices[0].delta.content for c in chunks)
 
 
-def test_json_object_is_any_one_object(structured_proxy):
-    proxy = structured_proxy(answer({"anything": [1, 2]}))
+def test_json_object_is_any_one_object(live_proxy_for):
+    proxy = live_proxy_for(answer({"anything": [1, 2]}))
     result = proxy.client.chat.completions.create(model="sonnet", messages=ASK,
                                                   response_format={"type": "json_object"})
     assert json.loads(result.choices[0].message.content) == {"anything": [1, 2]}
     assert proxy.upstream()[0]["tools"][0]["input_schema"] == {"type": "object"}
 
 
-def test_a_schema_whose_root_is_not_an_object_is_wrapped_and_unwrapped(structured_proxy):
-    proxy = structured_proxy(answer({"value": [1, 2, 3]}))
+def test_a_schema_whose_root_is_not_an_object_is_wrapped_and_unwrapped(live_proxy_for):
+    proxy = live_proxy_for(answer({"value": [1, 2, 3]}))
     schema = {"type": "array", "items": {"type": "integer"}}
     result = proxy.client.chat.completions.create(model="sonnet", messages=ASK,
                                                   response_format=schema_format(schema))
@@ -130,9 +106,9 @@ def test_a_schema_whose_root_is_not_an_object_is_wrapped_and_unwrapped(structure
     assert sent == {"type": "object", "properties": {"value": schema}, "required": ["value"]}
 
 
-def test_an_object_that_breaks_the_schema_is_never_a_success(structured_proxy):
+def test_an_object_that_breaks_the_schema_is_never_a_success(live_proxy_for):
     # The stand-in keeps sending an age that is not an integer: the CLI refuses it five times.
-    proxy = structured_proxy(answer({"name": "Bob", "age": "three"}, tool_use_on_error=True))
+    proxy = live_proxy_for(answer({"name": "Bob", "age": "three"}, tool_use_on_error=True))
     with pytest.raises(openai.APIStatusError) as caught:
         proxy.client.chat.completions.create(model="sonnet", messages=ASK,
                                              response_format=schema_format())
@@ -140,8 +116,8 @@ def test_an_object_that_breaks_the_schema_is_never_a_success(structured_proxy):
     assert caught.value.body["code"] == "structured_output_invalid"
 
 
-def test_a_broken_schema_is_a_400(structured_proxy):
-    proxy = structured_proxy(Scenario())
+def test_a_broken_schema_is_a_400(live_proxy_for):
+    proxy = live_proxy_for(Scenario())
     with pytest.raises(openai.BadRequestError) as caught:
         proxy.client.chat.completions.create(
             model="sonnet", messages=ASK,
@@ -150,11 +126,11 @@ def test_a_broken_schema_is_a_400(structured_proxy):
     assert proxy.upstream() == []
 
 
-def test_tools_and_a_format_together(structured_proxy):
+def test_tools_and_a_format_together(live_proxy_for):
     weather = {"type": "function", "function": {
         "name": "get_weather", "parameters": {"type": "object",
                                               "properties": {"city": {"type": "string"}}}}}
-    proxy = structured_proxy(Scenario(tool_use=ToolUse("mcp__c__get_weather", {"city": "Paris"})))
+    proxy = live_proxy_for(Scenario(tool_use=ToolUse("mcp__c__get_weather", {"city": "Paris"})))
     first = proxy.client.chat.completions.create(
         model="sonnet", messages=ASK, tools=[weather], response_format=schema_format())
     assert first.choices[0].finish_reason == "tool_calls"
@@ -163,9 +139,9 @@ def test_tools_and_a_format_together(structured_proxy):
     assert names == ["StructuredOutput", "mcp__c__get_weather"]
 
 
-def test_a_corrected_object_replaces_the_refused_one(structured_proxy):
+def test_a_corrected_object_replaces_the_refused_one(live_proxy_for):
     # First an age that breaks the schema (the CLI refuses it), then a good one.
-    proxy = structured_proxy(answer({"name": "Bob", "age": "three"},
+    proxy = live_proxy_for(answer({"name": "Bob", "age": "three"},
                                     tool_use_retry=ToolUse("StructuredOutput",
                                                            {"name": "Bob", "age": 3})))
     result = proxy.client.chat.completions.create(model="sonnet", messages=ASK,
