@@ -7,7 +7,6 @@ native blocks)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import openai
@@ -15,9 +14,7 @@ import pytest
 
 from proxy.conversations.keeper import Keeper
 from proxy.conversations.runner import ConversationRunner
-from proxy.settings import Settings
 from proxy.standin.scenario import Scenario, ToolUse
-from tests.support.servers import running_proxy
 
 pytestmark = pytest.mark.live
 
@@ -38,29 +35,21 @@ def weather(city="Paris", text="") -> ToolUse:
 
 
 @pytest.fixture
-def tool_proxy(standin, live_runner_for):
-    opened = []
-
+def tool_proxy(live_proxy_for):
+    """`live_proxy_for` with kept conversations; `live` is the live runner inside."""
     def start(scenario: Scenario, *, keep: int = 4, tool_call_timeout: float = 600.0,
               **settings):
-        name = f"tools-{len(opened)}-{os.getpid()}-{time.monotonic_ns()}"
-        standin.add_scenario(name, scenario)
-        live = live_runner_for(name)
-        runner = ConversationRunner(live, Keeper(max_processes=keep, watch=False,
-                                                 tool_call_timeout=tool_call_timeout))
-        context = running_proxy(Settings(**settings), runner)
-        proxy = context.__enter__()
-        opened.append(context)
-        proxy.scenario, proxy.live, proxy.conversations = name, live, runner
-        proxy.scenario_object = scenario
-        proxy.client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0,
-                                     timeout=60)
-        proxy.upstream = lambda: [r.body for r in standin.requests_for(name)]
-        return proxy
+        lives = []
 
-    yield start
-    for context in reversed(opened):
-        context.__exit__(None, None, None)
+        def keeping(live):
+            lives.append(live)
+            return ConversationRunner(live, Keeper(max_processes=keep, watch=False,
+                                                   tool_call_timeout=tool_call_timeout))
+
+        proxy = live_proxy_for(scenario, runner_wrapper=keeping, **settings)
+        proxy.live, proxy.conversations, proxy.scenario_object = lives[0], proxy.runner, scenario
+        return proxy
+    return start
 
 
 def answer_calls(messages, message, results=None):
