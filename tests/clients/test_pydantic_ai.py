@@ -69,18 +69,18 @@ def test_agent_with_a_tool(tier, pai):
     assert (usage.input_tokens, usage.output_tokens) == tier.usage_since(mark)
 
 
-def test_agent_with_a_tool_streaming(tier, pai):
-    """`run_stream_events` streams every model request of the loop and runs the tool."""
+def _streamed_weather_loop(tier, pai, prompt: str, **agent_options):
+    """Runs the weather agent with `run_stream_events`; checks what both APIs must give (the
+    tool ran once, its call and result as events, the answers streamed) and returns the
+    result."""
     from pydantic_ai import AgentRunResultEvent, FunctionToolCallEvent, FunctionToolResultEvent, \
         PartDeltaEvent
 
-    mark = tier.mark()
     pai.ran.clear()
 
     async def run():
         seen, result = [], None
-        async with pai.weather_agent(tier).run_stream_events(
-                "What is the weather in Paris? (streamed)") as events:
+        async with pai.weather_agent(tier, **agent_options).run_stream_events(prompt) as events:
             async for event in events:
                 seen.append(event)
                 if isinstance(event, AgentRunResultEvent):
@@ -95,6 +95,13 @@ def test_agent_with_a_tool_streaming(tier, pai):
         [("get_weather", {"city": "Paris"})]
     assert [e.part.content for e in seen if isinstance(e, FunctionToolResultEvent)] == [WEATHER]
     assert sum(isinstance(e, PartDeltaEvent) for e in seen) > 3, "answers come as streams"
+    return result
+
+
+def test_agent_with_a_tool_streaming(tier, pai):
+    """`run_stream_events` streams every model request of the loop and runs the tool."""
+    mark = tier.mark()
+    result = _streamed_weather_loop(tier, pai, "What is the weather in Paris? (streamed)")
     assert (result.usage.input_tokens, result.usage.output_tokens) == tier.usage_since(mark)
 
 
@@ -171,30 +178,10 @@ def test_responses_model_with_a_tool(tier, pai):
 
 
 def test_responses_model_with_a_tool_streaming(tier, pai):
-    from pydantic_ai import AgentRunResultEvent, FunctionToolCallEvent, FunctionToolResultEvent, \
-        PartDeltaEvent
-
     mark, sent = tier.mark(), SentRequests()
-    pai.ran.clear()
-
-    async def run():
-        seen, result = [], None
-        async with pai.weather_agent(tier, responses=True, sent=sent).run_stream_events(
-                "What is the weather in Paris? (Responses, streamed)") as events:
-            async for event in events:
-                seen.append(event)
-                if isinstance(event, AgentRunResultEvent):
-                    result = event.result
-        return seen, result
-
-    seen, result = asyncio.run(run())
-    assert result.output == f"It is {WEATHER} in Paris."
-    assert pai.ran == ["Paris"]
-    calls = [e for e in seen if isinstance(e, FunctionToolCallEvent)]
-    assert [(c.part.tool_name, c.part.args_as_dict()) for c in calls] == \
-        [("get_weather", {"city": "Paris"})]
-    assert [e.part.content for e in seen if isinstance(e, FunctionToolResultEvent)] == [WEATHER]
-    assert sum(isinstance(e, PartDeltaEvent) for e in seen) > 3, "answers come as streams"
+    result = _streamed_weather_loop(tier, pai,
+                                    "What is the weather in Paris? (Responses, streamed)",
+                                    responses=True, sent=sent)
     responses_made(sent, stream=True)
     assert tool_results(tier.since(mark, "weather")[-1]) == [WEATHER]
     assert (result.usage.input_tokens, result.usage.output_tokens) == tier.usage_since(mark)
