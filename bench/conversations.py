@@ -324,34 +324,15 @@ def _is_text_delta(event: dict[str, Any]) -> bool:
 
 @contextlib.contextmanager
 def proxy_server(settings: Any, environ: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
-    """The real waitress server (the command's create_server) in this process, its live
-    runner built from `settings` as the command builds it; yields (base URL, runner)."""
-    from waitress import wasyncore
-
+    """The real waitress server (the command's create_server) in this process, as the tests
+    run it, its live runner built from `settings` as the command builds it; yields (base URL,
+    runner)."""
     from proxy.app import build_runner
-    from proxy.server import create_server, server_url
+    from tests.support.servers import running_proxy
 
-    settings.host, settings.port = "127.0.0.1", 0
     runner = build_runner(settings, environ)
-    server = create_server(settings, runner)
-    stop = threading.Event()
-    socket_map = server.map if hasattr(server, "map") else server._map
-
-    def loop() -> None:  # the loop thread closes its own sockets (see tests/support/servers.py)
-        try:
-            while not stop.is_set():
-                wasyncore.loop(timeout=0.05, map=socket_map, count=1)
-        finally:
-            server.close()
-
-    thread = threading.Thread(target=loop, name="bench-proxy", daemon=True)
-    thread.start()
-    try:
-        yield server_url(server) + "/v1", runner
-    finally:
-        runner.close()
-        stop.set()
-        thread.join(10)
+    with running_proxy(settings, runner) as proxy:
+        yield proxy.base_url, runner
 
 
 class ChatClient:
